@@ -1,0 +1,59 @@
+/**
+ * Test helpers: temp folders, small synthetic images, and the real model when it is present.
+ */
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { defaultModelPath, modelPaths } from '../session.ts';
+
+/** A fresh temp folder; call the returned `cleanup` in afterAll/afterEach. */
+export function tempDir(prefix = 'oftsr-test-'): { dir: string; cleanup: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/**
+ * Whether the shipped model (`models/oftsr-student-x4.onnx` + manifest) is present. Tests that need
+ * it skip without it, unless `OFTSR_REQUIRE_MODEL=1` (CI, once the model is committed) turns its
+ * absence into a failure.
+ */
+export function realModelPresent(): boolean {
+  const paths = modelPaths(defaultModelPath());
+  const present = existsSync(paths.onnx) && existsSync(paths.manifest);
+  if (!present && process.env.OFTSR_REQUIRE_MODEL === '1') {
+    throw new Error(`OFTSR_REQUIRE_MODEL=1 but ${paths.onnx} or its manifest is missing`);
+  }
+  return present;
+}
+
+/**
+ * A deterministic RGB test pattern (gradients, a disc, stripes) as interleaved 8-bit pixels: smooth
+ * and sharp content, so tiling and seed effects are visible.
+ */
+export function patternPixels(width: number, height: number, channels: 3 | 4 = 3): Uint8Array {
+  const px = new Uint8Array(width * height * channels);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const i = (y * width + x) * channels;
+      const inDisc = (x - width / 2) ** 2 + (y - height / 2) ** 2 < (Math.min(width, height) / 3) ** 2;
+      px[i] = Math.round((255 * x) / Math.max(1, width - 1));
+      px[i + 1] = inDisc ? 230 : Math.round((255 * y) / Math.max(1, height - 1));
+      px[i + 2] = x % 4 < 2 ? 40 : 200;
+      if (channels === 4) px[i + 3] = Math.round((255 * (x + y)) / Math.max(1, width + height - 2));
+    }
+  }
+  return px;
+}
+
+/** Writes {@link patternPixels} as an image file; the format follows the extension. */
+export async function writePattern(
+  path: string,
+  width: number,
+  height: number,
+  channels: 3 | 4 = 3,
+): Promise<void> {
+  await sharp(Buffer.from(patternPixels(width, height, channels)), {
+    raw: { width, height, channels },
+  }).toFile(path);
+}

@@ -1,0 +1,81 @@
+import { describe, expect, it } from 'vitest';
+import sample from '../testdata/sample-manifest.json' with { type: 'json' };
+import { OftsrError } from './errors.ts';
+import { parseManifest, tensorShapes, validateModel } from './contract.ts';
+
+const manifest = parseManifest(sample);
+const session = { inputNames: ['lr', 'noise', 't'], outputNames: ['sr'] };
+
+function contractError(fn: () => unknown): OftsrError {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(OftsrError);
+    expect((err as OftsrError).code).toBe('model_contract');
+    return err as OftsrError;
+  }
+  throw new Error('expected a model_contract error');
+}
+
+describe('parseManifest', () => {
+  it('accepts the sample manifest', () => {
+    expect(manifest.scale).toBe(4);
+    expect(manifest.inputs).toEqual(['lr', 'noise', 't']);
+  });
+
+  it('names every bad key', () => {
+    const err = contractError(() => parseManifest({ ...sample, scale: 2, tile: 100, sha256: 'x' }));
+    expect(err.message).toContain('scale');
+    expect(err.message).toContain('sha256');
+  });
+
+  it('checks tile against alignment and drops unknown keys', () => {
+    expect(contractError(() => parseManifest({ ...sample, tile: 100 })).message).toContain('tile');
+    expect(parseManifest({ ...sample, extra: 1 })).not.toHaveProperty('extra');
+    contractError(() => parseManifest(null));
+  });
+});
+
+describe('validateModel', () => {
+  it('accepts a matching session and metadata', () => {
+    const metadata = {
+      contract: '1',
+      version: '0.0.0-sample',
+      scale: '4',
+      sigma_p: '0.5',
+      alignment: '8',
+      margin: '16',
+      tile: '128',
+      trained: 'false',
+    };
+    expect(() => validateModel(manifest, session, metadata)).not.toThrow();
+  });
+
+  it('names every mismatch', () => {
+    const err = contractError(() =>
+      validateModel(manifest, { inputNames: ['lr', 'sigma'], outputNames: ['sr', 'extra'] }, { scale: '2' }),
+    );
+    expect(err.message).toContain('missing input "noise"');
+    expect(err.message).toContain('missing input "t"');
+    expect(err.message).toContain('unexpected input "sigma"');
+    expect(err.message).toContain('unexpected output "extra"');
+    expect(err.message).toContain('metadata "scale" is "2"');
+    expect(err.message).toContain('metadata "margin" is missing');
+  });
+});
+
+describe('tensorShapes', () => {
+  it('derives the shapes of one call', () => {
+    expect(tensorShapes(manifest, 2, 64, 128)).toEqual({
+      lr: [2, 3, 64, 128],
+      noise: [2, 3, 256, 512],
+      t: [2],
+      sr: [2, 3, 256, 512],
+    });
+  });
+
+  it('rejects unaligned tiles', () => {
+    expect(contractError(() => tensorShapes(manifest, 1, 60, 64)).message).toContain('alignment 8');
+    contractError(() => tensorShapes(manifest, 0, 64, 64));
+  });
+});

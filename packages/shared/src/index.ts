@@ -1,0 +1,42 @@
+// The public API of @oftsr/shared, listed by name (no `export *`) so every export is a decision.
+
+export { ErrorBody, ErrorCode, OftsrError, errorStatus, toErrorBody } from './errors.ts';
+export type { OftsrErrorOptions } from './errors.ts';
+
+export {
+  DEFAULT_T,
+  MAX_SEED,
+  OUTPUT_FORMATS,
+  PARAM_HEADERS,
+  PARAM_NAMES,
+  RequestParams,
+  T_STEP,
+  canonicalizeParams,
+  parseParamsFromHeaders,
+  parseParamsFromJson,
+  parseParamsFromQuery,
+} from './schemas.ts';
+export type { HeadersLike, OutputFormat, ParamName, QueryLike, RequestParamsInput } from './schemas.ts';
+
+export { CACHE_KEY_VERSION, cacheKey } from './cache-key.ts';
+export type { CacheKeyInput, SourceIdentity } from './cache-key.ts';
+
+export { fillNoise, lowbias32, noiseAt, noiseField, noiseHash } from './noise.ts';
+
+export { TileBlender, cropChw, padReplicate, padSize, planTiles } from './tiling.ts';
+export type { BlendOptions, PlanOptions, Rect, Tile, TilePlan } from './tiling.ts';
+
+export { pixelsToTensor, resizeBicubic, tensorToPixels } from './tensor.ts';
+export type { BitDepth, ImageTensor, PixelArray, PixelChannels, PixelFormat } from './tensor.ts';
+
+export {
+  CONTRACT_VERSION,
+  MODEL_INPUTS,
+  MODEL_METADATA_KEYS,
+  MODEL_OUTPUTS,
+  ModelManifest,
+  parseManifest,
+  tensorShapes,
+  validateModel,
+} from './contract.ts';
+export type { SessionLike, TensorShapes } from './contract.ts';

@@ -1,0 +1,80 @@
+"""Evaluate the checkpoints on every test set, write training/results/<name>.json, the plot, and MODEL_CARD.md.
+
+  python training/evaluate.py --checkpoints training/checkpoints            # full protocol, all sets
+  python training/evaluate.py --card-only                                   # regenerate the card from results/
+
+The card is generated, never hand-edited: it reads results/eval.json (and results/round.json from the last GPU
+round, when present).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from oftsr.evaluate import Evaluator  # noqa: E402
+from oftsr.model_card import write_model_card  # noqa: E402
+from oftsr.training_loop import load_checkpoint  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+SHARED = HERE.parent.parent / "shared"
+ALL_SETS = ("Set5", "Set14", "B100", "Kodak24", "Faces")
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--checkpoints", default=str(HERE / "checkpoints"))
+    ap.add_argument("--test", default=str(SHARED / "datasets" / "test"))
+    ap.add_argument("--sets", nargs="*", default=list(ALL_SETS))
+    ap.add_argument("--niqe-params", default=str(SHARED / "metrics" / "niqe_pris_params.npz"))
+    ap.add_argument("--out", default=str(HERE / "results" / "eval.json"))
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--card-only", action="store_true", help="only regenerate MODEL_CARD.md and the plot")
+    ap.add_argument("--no-card", action="store_true")
+    args = ap.parse_args(argv)
+
+    if not args.card_only:
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
+                              ("cpu" if args.device == "auto" else args.device))
+        ck = Path(args.checkpoints)
+        teacher, _, teacher_meta = load_checkpoint(ck / "teacher.pt", device)
+        student, _, student_meta = load_checkpoint(ck / "student.pt", device)
+        niqe = args.niqe_params if Path(args.niqe_params).exists() else None
+        if niqe is None:
+            print(f"NIQE pristine parameters not found at {args.niqe_params}: NIQE is skipped")
+        ev = Evaluator(teacher, student, device, niqe)
+        t0 = time.time()
+        sets = {}
+        for name in args.sets:
+            root = Path(args.test) / name
+            if not root.exists():
+                print(f"test set {root} not found: skipped")
+                continue
+            sets[name] = ev.run_set(root)
+        result = {
+            "date": time.strftime("%Y-%m-%d %H:%M:%S"), "device": str(device), "seconds": round(time.time() - t0, 1),
+            "protocol": {"degradation": "bicubic x1/4, antialiased (PIL-compatible), 8-bit LR",
+                         "y": "BT.601, 4-pixel border shaved", "rgb": "no crop", "noise_seed": 0,
+                         "teacher_sampler": "euler, uniform grid"},
+            "teacher": teacher_meta, "student": student_meta, "sets": sets,
+        }
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=1) + "\n")
+        print(f"wrote {out}")
+    if not args.no_card:
+        write_model_card(HERE / "results", HERE / "MODEL_CARD.md")
+        print(f"wrote {HERE / 'MODEL_CARD.md'}")
+
+
+if __name__ == "__main__":
+    main()

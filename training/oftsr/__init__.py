@@ -1,0 +1,1 @@
+"""OFTSR: a noise-augmented conditional rectified-flow teacher and its one-step, t-tunable student."""

@@ -1,0 +1,100 @@
+"""Losses. Each returns the unreduced per-sample loss [B]; the training loop takes the mean.
+
+Stage 1 (teacher): the noise-augmented conditional rectified flow, l1 on the clean-image prediction.
+Stage 2 (student): the same-ODE-trajectory distillation of OFTSR, L_distill + l_align L_align + l_BC L_BC.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .networks import FlowDenoiser, OneStepStudent, x0_from_lr, xt_interpolate
+
+
+def _per_sample_mean(x: torch.Tensor) -> torch.Tensor:
+    return x.flatten(1).mean(dim=1)
+
+
+# ----------------------------------------------------------------------------
+# Stage 1.
+
+
+class FlowLoss:
+    """E_t || x1_hat(x_t, t) - x1 ||_1 w(t), t ~ U(t_min, 1).
+
+    weighting='x1': plain l1 on the clean prediction (what we train with);
+    weighting='v':  l1 on the velocity, v - (x1 - x0) = (x1_hat - x1) / (1 - t), i.e. the seed's loss.
+    """
+
+    def __init__(self, sigma_p: float, t_min: float = 0.001, weighting: str = "x1"):
+        if weighting not in ("x1", "v"):
+            raise ValueError(f"unknown weighting {weighting!r}")
+        self.sigma_p, self.t_min, self.weighting = sigma_p, t_min, weighting
+
+    def __call__(self, net: FlowDenoiser, up_lr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
+        b = hr.shape[0]
+        t = torch.empty(b, device=hr.device).uniform_(self.t_min, 1.0)
+        x0 = x0_from_lr(up_lr, torch.randn_like(hr), self.sigma_p)
+        x_t = xt_interpolate(x0, hr, t)
+        err = _per_sample_mean((net.denoise(x_t, up_lr, t) - hr).abs().float())
+        if self.weighting == "v":
+            err = err / (1 - t).clamp_min(1e-3)
+        return err
+
+
+# ----------------------------------------------------------------------------
+# Stage 2.
+
+
+@torch.no_grad()
+def teacher_midpoint_velocity(teacher: FlowDenoiser, x_t, up_lr, t, dt):
+    """The teacher's effective velocity over [t, t + dt] by one midpoint (RK2) step, and its velocity at t."""
+    v_t = teacher.velocity(x_t, up_lr, t)
+    x_mid = x_t + (dt / 2).view(-1, 1, 1, 1) * v_t
+    return teacher.velocity(x_mid, up_lr, t + dt / 2), v_t
+
+
+def distill_target(v_phi_t: torch.Tensor, v_teacher: torch.Tensor, dt: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+    """SG[v_phi(t) + dt/s (v_theta - v_phi(t))]: where v_phi(s) must point so that x_s = x_t + dt v_theta."""
+    ratio = (dt / s).view(-1, 1, 1, 1)
+    return v_phi_t + ratio * (v_teacher - v_phi_t)
+
+
+class DistillLoss:
+    """L = L_distill + lambda_align L_align + lambda_BC L_BC (OFTSR, stage 2).
+
+    The student's implicit state at t is x_t = x0 + t v_phi(x0, t). One midpoint step of the teacher from t to
+    s = t + dt must land on the student's state at s:  x_s = x_t + dt v_theta.
+      L_distill = || v_phi(s) - SG[v_phi(t) + dt/s (v_theta(x_t, t) - v_phi(t))] ||^2
+      L_align   = || (1 - t) (v_phi(t) - v_theta(x_t, t)) ||^2
+      L_BC      = || v_phi(0) - v_theta(x0, 0) ||^2
+    """
+
+    def __init__(self, sigma_p: float, dt: float = 0.05, t_min: float = 0.01, t_max: float = 0.99,
+                 lambda_align: float = 0.01, lambda_bc: float = 0.1):
+        self.sigma_p, self.dt, self.t_min, self.t_max = sigma_p, dt, t_min, t_max
+        self.lambda_align, self.lambda_bc = lambda_align, lambda_bc
+
+    def __call__(self, student: OneStepStudent, teacher: FlowDenoiser, up_lr: torch.Tensor, hr: torch.Tensor):
+        b = hr.shape[0]
+        x0 = x0_from_lr(up_lr, torch.randn_like(hr), self.sigma_p)
+        t = torch.empty(b, device=hr.device).uniform_(self.t_min, self.t_max)
+        s = (t + self.dt).clamp_max(1.0)
+        dt = s - t
+        zero = torch.zeros_like(t)
+
+        # One batched student pass at (t, s, 0) on the same x0.
+        v_phi = student.velocity(x0.repeat(3, 1, 1, 1), up_lr.repeat(3, 1, 1, 1), torch.cat([t, s, zero]))
+        v_phi_t, v_phi_s, v_phi_0 = v_phi.float().chunk(3)
+
+        with torch.no_grad():
+            x_t = x0 + t.view(-1, 1, 1, 1) * v_phi_t.detach()
+            v_teacher, v_theta_t = teacher_midpoint_velocity(teacher, x_t, up_lr, t, dt)
+            v_theta_0 = teacher.velocity(x0, up_lr, zero)
+            target = distill_target(v_phi_t.detach(), v_teacher.float(), dt, s)
+
+        l_distill = _per_sample_mean((v_phi_s - target) ** 2)
+        l_align = _per_sample_mean(((1 - t).view(-1, 1, 1, 1) * (v_phi_t - v_theta_t.float())) ** 2)
+        l_bc = _per_sample_mean((v_phi_0 - v_theta_0.float()) ** 2)
+        total = l_distill + self.lambda_align * l_align + self.lambda_bc * l_bc
+        return total, {"distill": l_distill.detach(), "align": l_align.detach(), "bc": l_bc.detach()}
