@@ -16,6 +16,8 @@ export default defineConfig({
         },
       },
       'apps/*/vitest.config.ts',
+      // The edge's end-to-end suite runs in Node (it starts wrangler dev and the runner as processes).
+      'apps/edge/vitest.e2e.config.ts',
     ],
   },
 });

@@ -20,6 +20,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from oftsr.evaluate import Evaluator  # noqa: E402
 from oftsr.model_card import write_model_card  # noqa: E402
+from oftsr.networks import count_params  # noqa: E402
 from oftsr.training_loop import load_checkpoint  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -47,7 +48,7 @@ def main(argv: list[str] | None = None) -> None:
                               ("cpu" if args.device == "auto" else args.device))
         ck = Path(args.checkpoints)
         teacher, _, teacher_meta = load_checkpoint(ck / "teacher.pt", device)
-        student, _, student_meta = load_checkpoint(ck / "student.pt", device)
+        student, model_cfg, student_meta = load_checkpoint(ck / "student.pt", device)
         niqe = args.niqe_params if Path(args.niqe_params).exists() else None
         if niqe is None:
             print(f"NIQE pristine parameters not found at {args.niqe_params}: NIQE is skipped")
@@ -65,6 +66,8 @@ def main(argv: list[str] | None = None) -> None:
             "protocol": {"degradation": "bicubic x1/4, antialiased (PIL-compatible), 8-bit LR",
                          "y": "BT.601, 4-pixel border shaved", "rgb": "no crop", "noise_seed": 0,
                          "teacher_sampler": "euler, uniform grid"},
+            "params": {"teacher": count_params(teacher), "student": count_params(student)},
+            "model": model_cfg.to_dict(),
             "teacher": teacher_meta, "student": student_meta, "sets": sets,
         }
         out = Path(args.out)

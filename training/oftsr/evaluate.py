@@ -60,7 +60,7 @@ class Evaluator:
     def outputs(self, hr_u8: np.ndarray, nfe=TEACHER_NFE, ts=STUDENT_T) -> dict[str, np.ndarray]:
         """Every method's 8-bit output for one HR image."""
         h, w = hr_u8.shape[:2]
-        hr = to_signed(torch.from_numpy(hr_u8).permute(2, 0, 1)[None].to(self.device))
+        hr = to_signed(torch.from_numpy(hr_u8.copy()).permute(2, 0, 1)[None].to(self.device))
         lr = pad_to(degrade(hr), self.alignment)
         up_lr = self.up(lr)
         ph, pw = up_lr.shape[-2:]

@@ -39,7 +39,7 @@ def measure_margin(graph: StudentGraph) -> int:
                 m.weight.copy_(torch.randn(m.weight.shape, generator=gen) * 0.05)
     size = 4 * (probe.student.backbone.alignment * 40 // 4)
     make = lambda h, w: (torch.randn(1, 3, h, w), torch.randn(1, 3, 4 * h, 4 * w), torch.tensor([0.5]))  # noqa: E731
-    return receptive_radius(probe.unclamped, make, size)
+    return receptive_radius(probe.unclamped, make, size, phases=probe.student.backbone.alignment)
 
 
 def reference_case(graph: StudentGraph, alignment: int) -> dict:

@@ -21,8 +21,9 @@ _DT = torch.float64
 
 
 def _as_tensor(img: np.ndarray | torch.Tensor, device=None) -> torch.Tensor:
-    t = torch.as_tensor(img, device=device)
-    return t.to(_DT)
+    if isinstance(img, np.ndarray):
+        img = torch.from_numpy(np.array(img, copy=True))  # images from PIL are read-only views
+    return img.to(device=device, dtype=_DT)
 
 
 def rgb_to_y(img: torch.Tensor) -> torch.Tensor:

@@ -119,7 +119,9 @@ def write_model_card(results_dir: Path, card_path: Path) -> None:
         "",
         "One-step x4 super-resolution with a fidelity–realism knob t (OFTSR, ICLR 2026): t = 0 gives the highest "
         "PSNR, t = 1 the richest detail. The student is distilled from a noise-augmented conditional rectified-flow "
-        "teacher trained here; both share a tile-exact 4.8 M-parameter UNet that runs at LR resolution.",
+        f"teacher trained here; both use a tile-exact UNet that runs at LR resolution (channels "
+        f"{'/'.join(str(c) for c in ev['model']['backbone']['channels'])}; teacher {ev['params']['teacher']:,} "
+        f"parameters, student {ev['params']['student']:,}).",
         "",
         "## Training",
         "",

@@ -244,24 +244,30 @@ class StudentGraph(nn.Module):
         return self.unclamped(lr, noise, t).clamp(-1.0, 1.0)
 
 
-def receptive_radius(fn, make_inputs, size: int = 160) -> int:
+def receptive_radius(fn, make_inputs, size: int = 160, phases: int = 1) -> int:
     """Largest LR-pixel distance at which an input perturbation changes an output, found by a gradient probe.
 
     `make_inputs(h, w)` returns the args of `fn` for an LR size h x w, the first tensor being the probed input; `fn`
-    must be free of saturating ops (use `StudentGraph.unclamped`) and its zero-initialised layers randomised. The gradient of one output pixel's sum w.r.t. the inputs is nonzero exactly on its dependency set.
+    must be free of saturating ops (use `StudentGraph.unclamped`) and its zero-initialised layers randomised. The
+    gradient of one output pixel's sum w.r.t. the inputs is nonzero exactly on its dependency set. With strided
+    levels the set depends on the pixel's phase within the alignment, so one pixel per phase (LR pixel
+    size//2 + p on both axes, p < phases) is probed and the largest radius returned.
     """
     args = make_inputs(size, size)
-    probe = args[0].detach().clone().requires_grad_(True)
-    out = fn(probe, *args[1:])
-    c = out.shape[-1] // 2
-    out[..., c, c].sum().backward()
-    grad = probe.grad.abs().sum(dim=(0, 1))
-    ys, xs = torch.nonzero(grad > 0, as_tuple=True)
-    in_scale = probe.shape[-1] // size
-    out_scale = out.shape[-1] // size
-    centre = c // out_scale
-    dist = torch.maximum((ys // in_scale - centre).abs(), (xs // in_scale - centre).abs())
-    return int(dist.max())
+    radius = 0
+    for p in range(phases):
+        probe = args[0].detach().clone().requires_grad_(True)
+        out = fn(probe, *args[1:])
+        in_scale = probe.shape[-1] // size
+        out_scale = out.shape[-1] // size
+        centre = size // 2 + p
+        c = centre * out_scale
+        out[..., c, c].sum().backward()
+        grad = probe.grad.abs().sum(dim=(0, 1))
+        ys, xs = torch.nonzero(grad > 0, as_tuple=True)
+        dist = torch.maximum((ys // in_scale - centre).abs(), (xs // in_scale - centre).abs())
+        radius = max(radius, int(dist.max()))
+    return radius
 
 
 @dataclass

@@ -1,16 +1,40 @@
+import { errorStatus, OftsrError, toErrorBody } from '@oftsr/shared';
 import { Hono } from 'hono';
-import { OftsrError, toErrorBody } from '@oftsr/shared';
+import type { Bindings } from './bindings.ts';
+import { requestId, type RequestIdVariables } from './middleware/request-id.ts';
+import { signature, type SignatureVariables } from './middleware/signature.ts';
+import { health } from './routes/health.ts';
+import { image } from './routes/image.ts';
 
-/** The edge Worker. Only a health check until issue #5 adds the upscale route. */
-const app = new Hono();
+/** The edge Worker: composition only (middleware, routes, one error handler). */
+const app = new Hono<{ Bindings: Bindings; Variables: RequestIdVariables & SignatureVariables }>();
 
-app.get('/healthz', (c) => c.json({ ok: true }));
+app.use(requestId());
+app.route('/', health);
+app.on(['GET', 'HEAD'], '/*', signature());
+app.route('/', image);
 
 app.all('*', (c) => {
-  const body = toErrorBody(
-    new OftsrError('not_implemented', 'the edge is not built yet (issue #5)', { status: 501 }),
-  );
-  return c.json(body, 501);
+  const err = new OftsrError('bad_param', `method ${c.req.method} not allowed; use GET or HEAD`, {
+    status: 405,
+    field: 'method',
+  });
+  return c.json(toErrorBody(err), 405, { allow: 'GET, HEAD', 'cache-control': 'no-store' });
+});
+
+app.onError((err, c) => {
+  const status = errorStatus(err);
+  if (!(err instanceof OftsrError) || status >= 500) {
+    console.error(
+      JSON.stringify({
+        event: 'error',
+        requestId: c.get('requestId'),
+        error: String(err),
+        cause: String((err as Error).cause ?? ''),
+      }),
+    );
+  }
+  return c.json(toErrorBody(err), status as 400, { 'cache-control': 'no-store' });
 });
 
 export default app;

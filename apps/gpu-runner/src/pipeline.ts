@@ -1,14 +1,90 @@
 /**
- * The tiled upscaling pipeline: pad → plan tiles → (tile + its noise) → model → blend → crop.
- * Works on CHW float32 tensors in [-1, 1]; image decoding lives in image-io.ts.
+ * The tiled upscaling pipeline: pad → plan tiles → (tile + its noise) → executor → blend → crop.
+ * Works on CHW float32 tensors in [-1, 1]; image decoding lives in image-io.ts. Every model call goes
+ * through a {@link TileExecutor}: by default a per-call {@link MicroBatcher} over
+ * {@link runTileBatch}; the server injects its shared batcher so tiles from concurrent requests
+ * share model calls. One path for the CLI and the server.
  */
 import { Tensor } from 'onnxruntime-node';
 import { OftsrError, TileBlender, cropChw, fillNoise, padReplicate, padSize, planTiles } from '@oftsr/shared';
 import type { ModelManifest, Tile, TilePlan } from '@oftsr/shared';
+import { MicroBatcher } from './batcher.ts';
 import type { LoadedModel } from './session.ts';
 
 /** The model always sees RGB. */
 const CHANNELS = 3;
+
+/** What the pipeline needs of a model: its manifest, and its session unless an executor is given. */
+export type PipelineModel = Pick<LoadedModel, 'manifest'> & { session?: LoadedModel['session'] };
+
+/** One tile's model inputs: CHW LR pixels, the noise of its output window, and its strength. */
+export interface TileInput {
+  /** `3 × height × width`, in [-1, 1]. */
+  lr: Float32Array;
+  /** `3 × scale·height × scale·width`. */
+  noise: Float32Array;
+  t: number;
+  /** LR tile size. */
+  width: number;
+  height: number;
+}
+
+/** Runs equal-shaped tiles in one model call; outputs in input order, each `3 × s·h × s·w`. */
+export type RunBatch = (tiles: readonly TileInput[]) => Promise<Float32Array[]>;
+
+/** Where the pipeline sends each tile. Implementations may batch tiles across callers. */
+export interface TileExecutor {
+  /** Resolves with the tile's output, or rejects with `signal.reason` when it aborts first. */
+  run(tile: TileInput, signal?: AbortSignal): Promise<Float32Array>;
+}
+
+/**
+ * Stacks equal-shaped tiles into `[N, 3, h, w]`, runs the session once and splits the output.
+ *
+ * @throws OftsrError `model_contract` when the tiles differ in shape or the output has the wrong shape.
+ */
+export async function runTileBatch(
+  model: Pick<LoadedModel, 'manifest' | 'session'>,
+  tiles: readonly TileInput[],
+): Promise<Float32Array[]> {
+  const first = tiles[0];
+  if (!first) return [];
+  const s = model.manifest.scale;
+  const { width: tw, height: th } = first;
+  const n = tiles.length;
+  const inSize = CHANNELS * tw * th;
+  const outSize = inSize * s * s;
+  const lr = new Float32Array(n * inSize);
+  const noise = new Float32Array(n * outSize);
+  const t = new Float32Array(n);
+  tiles.forEach((tile, k) => {
+    if (tile.width !== tw || tile.height !== th) {
+      throw new OftsrError(
+        'model_contract',
+        `a batch mixes tile shapes ${th}×${tw} and ${tile.height}×${tile.width}`,
+      );
+    }
+    lr.set(tile.lr, k * inSize);
+    noise.set(tile.noise, k * outSize);
+    t[k] = tile.t;
+  });
+  const results = await model.session.run({
+    lr: new Tensor('float32', lr, [n, CHANNELS, th, tw]),
+    noise: new Tensor('float32', noise, [n, CHANNELS, th * s, tw * s]),
+    t: new Tensor('float32', t, [n]),
+  });
+  const sr = results.sr;
+  const dims = sr?.dims ?? [];
+  const want = [n, CHANNELS, th * s, tw * s];
+  if (!sr || sr.type !== 'float32' || dims.join() !== want.join()) {
+    throw new OftsrError(
+      'model_contract',
+      `model output sr has shape [${dims.join(', ')}], expected [${want.join(', ')}]`,
+    );
+  }
+  const data = sr.data as Float32Array;
+  return tiles.map((_, k) => data.subarray(k * outSize, (k + 1) * outSize));
+}
 
 /** Tiling options shared by {@link planUpscale} and {@link upscaleTensor}; LR pixels. */
 export interface TilingOptions {
@@ -16,6 +92,11 @@ export interface TilingOptions {
   tile?: number;
   /** Context per side; default `manifest.margin` rounded up to the alignment (the exact minimum). */
   overlap?: number;
+  /**
+   * Pad (replicate) images smaller than `tile` up to it, so every tile is exactly `tile × tile`. The
+   * server sets it: a fixed set of tile shapes can be warmed up and batched across requests.
+   */
+  fixedTile?: boolean;
 }
 
 /** Options of {@link upscaleTensor}. */
@@ -24,11 +105,15 @@ export interface UpscaleOptions extends TilingOptions {
   t: number;
   /** uint32 seed of the noise field. */
   seed: number;
-  /** Tiles per model call (all tiles share one shape); default 1. More helps on GPU. */
+  /** Tiles per model call with the default executor (all tiles share one shape); default 1. */
   batch?: number;
+  /** Runs the tiles; default a {@link MicroBatcher} of `batch` over this model's session. */
+  executor?: TileExecutor;
+  /** Tiles submitted at once (bounds memory: each holds its noise); default `batch`, at least 1. */
+  inFlight?: number;
   /** Called after each tile with (tiles done, tiles total). */
   onProgress?: (done: number, total: number) => void;
-  /** Aborts between model calls; the promise rejects with the signal's reason. */
+  /** Aborts between tiles (queued tiles are dropped); the promise rejects with the signal's reason. */
   signal?: AbortSignal;
 }
 
@@ -38,7 +123,8 @@ function roundUp(value: number, step: number): number {
 
 /**
  * Plans the tiles for an image of `width`×`height` LR pixels under the model's alignment, after
- * padding to that alignment. Lets callers count tiles (for a progress bar) before decoding.
+ * padding to that alignment (and, with `fixedTile`, to at least one tile). Lets callers count tiles
+ * (for a progress bar) before decoding.
  *
  * @throws OftsrError `bad_param` (field `tile` or `overlap`) for sizes the model cannot take.
  */
@@ -63,13 +149,17 @@ export function planUpscale(
       allowed: `a multiple of ${a}`,
     });
   }
+  const padded = padSize(width, height, a);
+  const w = options.fixedTile ? Math.max(padded.width, tile) : padded.width;
+  const h = options.fixedTile ? Math.max(padded.height, tile) : padded.height;
+  // One tile covers the whole image: there are no seams, so the overlap plays no part.
+  if (w <= tile && h <= tile) return planTiles({ width: w, height: h, tile, overlap: 0, alignment: a });
   if (tile <= 2 * overlap) {
     throw new OftsrError('bad_param', `tile (${tile}) must be larger than twice the overlap (${overlap})`, {
       field: 'tile',
     });
   }
-  const padded = padSize(width, height, a);
-  return planTiles({ width: padded.width, height: padded.height, tile, overlap, alignment: a });
+  return planTiles({ width: w, height: h, tile, overlap, alignment: a });
 }
 
 /** Copies tile `tile` (plan.tileWidth × plan.tileHeight) out of the padded CHW image into `out`. */
@@ -96,7 +186,7 @@ function extractTile(padded: Float32Array, plan: TilePlan, tile: Tile, out: Floa
  * const sr = await upscaleTensor(model, rgb, 64, 48, { t: 0.5, seed: 0 });
  */
 export async function upscaleTensor(
-  model: LoadedModel,
+  model: PipelineModel,
   rgb: Float32Array,
   width: number,
   height: number,
@@ -105,59 +195,59 @@ export async function upscaleTensor(
   if (rgb.length !== CHANNELS * width * height) {
     throw new RangeError(`expected 3×${height}×${width} values, got ${rgb.length}`);
   }
-  const { manifest, session } = model;
+  const { manifest } = model;
   const s = manifest.scale;
   const plan = planUpscale(manifest, width, height, options);
   const batch = Math.max(1, Math.floor(options.batch ?? 1));
+  let executor = options.executor;
+  if (!executor) {
+    const { session } = model;
+    if (!session) throw new TypeError('upscaleTensor needs a model with a session, or an executor');
+    executor = new MicroBatcher({
+      runBatch: (tiles) => runTileBatch({ manifest, session }, tiles),
+      maxBatch: batch,
+      maxDelayMs: 0,
+    });
+  }
   const padded =
     plan.width === width && plan.height === height
       ? rgb
       : padReplicate(rgb, CHANNELS, width, height, plan.width, plan.height);
   const blender = new TileBlender(plan, { channels: CHANNELS, scale: s, margin: manifest.margin });
   const { tileWidth: tw, tileHeight: th } = plan;
-  const inSize = CHANNELS * tw * th;
-  const outSize = CHANNELS * tw * s * th * s;
   const total = plan.tiles.length;
+  const inFlight = Math.max(1, Math.floor(options.inFlight ?? batch));
+  const { signal } = options;
+  let next = 0;
   let done = 0;
+  let failed = false;
 
-  for (let first = 0; first < total; first += batch) {
-    options.signal?.throwIfAborted();
-    const tiles = plan.tiles.slice(first, first + batch);
-    const n = tiles.length;
-    const lr = new Float32Array(n * inSize);
-    const noise = new Float32Array(n * outSize);
-    tiles.forEach((tile, k) => {
-      extractTile(padded, plan, tile, lr.subarray(k * inSize, (k + 1) * inSize));
-      fillNoise(
-        noise.subarray(k * outSize, (k + 1) * outSize),
-        options.seed,
-        s * tile.y,
-        s * tile.x,
-        s * th,
-        s * tw,
-      );
-    });
-    const feeds = {
-      lr: new Tensor('float32', lr, [n, CHANNELS, th, tw]),
-      noise: new Tensor('float32', noise, [n, CHANNELS, th * s, tw * s]),
-      t: new Tensor('float32', new Float32Array(n).fill(options.t), [n]),
-    };
-    const results = await session.run(feeds);
-    const sr = results.sr;
-    const dims = sr?.dims ?? [];
-    if (!sr || sr.type !== 'float32' || dims.join() !== [n, CHANNELS, th * s, tw * s].join()) {
-      throw new OftsrError(
-        'model_contract',
-        `model output sr has shape [${dims.join(', ')}], expected [${[n, CHANNELS, th * s, tw * s].join(', ')}]`,
-      );
+  // A small pool of workers keeps `inFlight` tiles submitted; each blends its own results.
+  const worker = async (): Promise<void> => {
+    while (!failed) {
+      signal?.throwIfAborted();
+      const tile = plan.tiles[next++];
+      if (!tile) return;
+      const lr = new Float32Array(CHANNELS * tw * th);
+      extractTile(padded, plan, tile, lr);
+      const noise = new Float32Array(CHANNELS * tw * s * th * s);
+      fillNoise(noise, options.seed, s * tile.y, s * tile.x, s * th, s * tw);
+      const out = await executor.run({ lr, noise, t: options.t, width: tw, height: th }, signal);
+      if (failed) return;
+      signal?.throwIfAborted();
+      blender.add(tile.index, out);
+      done += 1;
+      options.onProgress?.(done, total);
     }
-    const data = sr.data as Float32Array;
-    tiles.forEach((tile, k) => {
-      blender.add(tile.index, data.subarray(k * outSize, (k + 1) * outSize));
-    });
-    done += n;
-    options.onProgress?.(done, total);
-  }
-  options.signal?.throwIfAborted();
+  };
+  await Promise.all(
+    Array.from({ length: Math.min(inFlight, total) }, () =>
+      worker().catch((err: unknown) => {
+        failed = true;
+        throw err;
+      }),
+    ),
+  );
+  signal?.throwIfAborted();
   return cropChw(blender.result(), CHANNELS, plan.width * s, plan.height * s, width * s, height * s);
 }

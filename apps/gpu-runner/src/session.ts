@@ -4,18 +4,27 @@
  * session's tensor names against the I/O contract.
  */
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { InferenceSession } from 'onnxruntime-node';
+import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { OftsrError, parseManifest, validateModel } from '@oftsr/shared';
 import type { ModelManifest } from '@oftsr/shared';
 
 /** Execution providers this runner knows how to ask onnxruntime-node for. */
-export type ExecutionProvider = 'cpu' | 'cuda' | 'tensorrt';
+export type ExecutionProvider = 'cpu' | 'cuda' | 'tensorrt' | 'webgpu';
 
 /** Every {@link ExecutionProvider}, for argument validation. */
-export const EXECUTION_PROVIDERS: readonly ExecutionProvider[] = ['cpu', 'cuda', 'tensorrt'];
+export const EXECUTION_PROVIDERS: readonly ExecutionProvider[] = ['cpu', 'cuda', 'tensorrt', 'webgpu'];
+
+/** onnxruntime's own name of each provider, as it appears in profiles. */
+export const ORT_PROVIDER_NAMES: Readonly<Record<ExecutionProvider, string>> = {
+  cpu: 'CPUExecutionProvider',
+  cuda: 'CUDAExecutionProvider',
+  tensorrt: 'TensorrtExecutionProvider',
+  webgpu: 'WebGpuExecutionProvider',
+};
 
 /** Name of the model shipped in `<repo>/models/`. */
 export const DEFAULT_MODEL_NAME = 'oftsr-student-x4';
@@ -39,6 +48,11 @@ export interface LoadModelOptions {
   allowFallback?: boolean;
   /** onnxruntime intra-op threads; 0 or undefined lets onnxruntime choose (one per core). */
   threads?: number;
+  /**
+   * Profile the session until {@link warmUp} ends it, so warm-up can report which provider each
+   * model node really ran on (onnxruntime silently places nodes a provider cannot run on the CPU).
+   */
+  profilePlacement?: boolean;
 }
 
 /** A ready-to-run model. */
@@ -51,6 +65,8 @@ export interface LoadedModel {
   modelPath: string;
   /** Absolute path of the manifest. */
   manifestPath: string;
+  /** Folder the session writes its profile to, when created with `profilePlacement`. */
+  profileDir?: string;
 }
 
 /** Where the default model's ONNX file lives. */
@@ -82,6 +98,7 @@ async function createSession(
   model: Uint8Array,
   provider: ExecutionProvider,
   threads: number | undefined,
+  profileDir: string | undefined,
 ): Promise<InferenceSession> {
   return InferenceSession.create(model, {
     executionProviders: [provider],
@@ -89,6 +106,7 @@ async function createSession(
     // Tiles are run one batch at a time, so inter-op parallelism buys nothing.
     interOpNumThreads: 1,
     ...(threads ? { intraOpNumThreads: threads } : {}),
+    ...(profileDir ? { enableProfiling: true, profileFilePrefix: join(profileDir, 'ort') } : {}),
   });
 }
 
@@ -133,9 +151,11 @@ export async function loadModel(options: LoadModelOptions = {}): Promise<LoadedM
   const failures: string[] = [];
   for (const [i, provider] of providers.entries()) {
     let session: InferenceSession;
+    const profileDir = options.profilePlacement ? await mkdtemp(join(tmpdir(), 'oftsr-ort-')) : undefined;
     try {
-      session = await createSession(model, provider, options.threads);
+      session = await createSession(model, provider, options.threads, profileDir);
     } catch (cause) {
+      if (profileDir) await rm(profileDir, { recursive: true, force: true });
       const reason = cause instanceof Error ? cause.message.split('\n')[0] : String(cause);
       failures.push(`${provider}: ${reason}`);
       const last = i === providers.length - 1;
@@ -153,10 +173,97 @@ export async function loadModel(options: LoadModelOptions = {}): Promise<LoadedM
       validateModel(manifest, session);
     } catch (err) {
       await session.release();
+      if (profileDir) await rm(profileDir, { recursive: true, force: true });
       throw err;
     }
-    return { session, manifest, provider, modelPath: onnxPath, manifestPath: paths.manifest };
+    return {
+      session,
+      manifest,
+      provider,
+      modelPath: onnxPath,
+      manifestPath: paths.manifest,
+      ...(profileDir ? { profileDir } : {}),
+    };
   }
   // Unreachable: the loop returns or throws on its last provider.
   throw new OftsrError('internal', 'no execution provider tried');
+}
+
+/** What {@link warmUp} found. */
+export interface WarmUpReport {
+  /** Warmed LR tile shapes, `HxW`, each at batch sizes 1 and `maxBatch`. */
+  shapes: string[];
+  milliseconds: number;
+  /**
+   * Model nodes per onnxruntime provider name (e.g. `{ CPUExecutionProvider: 286 }`), from the
+   * session profile; absent when the session was not created with `profilePlacement`.
+   */
+  nodesByProvider?: Record<string, number>;
+  /** Heavy nodes (Conv, MatMul, Gemm, ...) that ran on another provider than the session's. */
+  misplacedHeavyNodes?: number;
+}
+
+const HEAVY_OPS = /^(Conv|ConvTranspose|FusedConv|MatMul|FusedMatMul|Gemm|NhwcConv)/;
+
+async function readPlacement(
+  profileDir: string,
+  provider: ExecutionProvider,
+): Promise<Pick<WarmUpReport, 'nodesByProvider' | 'misplacedHeavyNodes'>> {
+  const files = (await readdir(profileDir)).filter((f) => f.endsWith('.json'));
+  const nodesByProvider: Record<string, number> = {};
+  let misplacedHeavyNodes = 0;
+  const seen = new Set<string>();
+  for (const file of files) {
+    const events = JSON.parse(await readFile(join(profileDir, file), 'utf8')) as {
+      cat?: string;
+      name?: string;
+      args?: { provider?: string; op_name?: string };
+    }[];
+    for (const e of events) {
+      const where = e.args?.provider;
+      if (e.cat !== 'Node' || !where || !e.name || seen.has(e.name)) continue;
+      seen.add(e.name);
+      nodesByProvider[where] = (nodesByProvider[where] ?? 0) + 1;
+      if (where !== ORT_PROVIDER_NAMES[provider] && HEAVY_OPS.test(e.args?.op_name ?? ''))
+        misplacedHeavyNodes++;
+    }
+  }
+  await rm(profileDir, { recursive: true, force: true });
+  return { nodesByProvider, misplacedHeavyNodes };
+}
+
+/**
+ * Runs every tile shape once at batch 1 and once at `maxBatch`, so no request pays for kernel
+ * selection or memory planning. When the session was created with `profilePlacement`, ends the
+ * profile and reports where the nodes ran.
+ *
+ * @example
+ * const report = await warmUp(model, [{ width: 128, height: 128 }], 4);
+ */
+export async function warmUp(
+  model: LoadedModel,
+  shapes: readonly { width: number; height: number }[],
+  maxBatch: number,
+): Promise<WarmUpReport> {
+  const start = performance.now();
+  const s = model.manifest.scale;
+  for (const { width: w, height: h } of shapes) {
+    for (const n of new Set([1, maxBatch])) {
+      await model.session.run({
+        lr: new Tensor('float32', new Float32Array(n * 3 * h * w), [n, 3, h, w]),
+        noise: new Tensor('float32', new Float32Array(n * 3 * h * s * w * s), [n, 3, h * s, w * s]),
+        t: new Tensor('float32', new Float32Array(n).fill(0.5), [n]),
+      });
+    }
+  }
+  const report: WarmUpReport = {
+    shapes: shapes.map((x) => `${x.height}x${x.width}`),
+    milliseconds: performance.now() - start,
+  };
+  if (model.profileDir) {
+    model.session.endProfiling();
+    Object.assign(report, await readPlacement(model.profileDir, model.provider));
+    delete model.profileDir;
+  }
+  return report;
 }

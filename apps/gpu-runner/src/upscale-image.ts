@@ -7,16 +7,21 @@ import type { RequestParams } from '@oftsr/shared';
 import { encodeImage, resolveFormat } from './image-io.ts';
 import type { DecodedImage, EncodedFormat } from './image-io.ts';
 import { upscaleTensor } from './pipeline.ts';
-import type { TilingOptions } from './pipeline.ts';
-import type { LoadedModel } from './session.ts';
+import type { PipelineModel, TileExecutor, TilingOptions } from './pipeline.ts';
 
 /** Options of {@link upscaleImage} beyond the request parameters. */
 export interface UpscaleImageOptions extends TilingOptions {
   batch?: number;
+  /** Runs the tiles (the server's shared batcher); default a per-call batcher of `batch`. */
+  executor?: TileExecutor;
+  /** Tiles submitted at once; see {@link UpscaleOptions.inFlight}. */
+  inFlight?: number;
   onProgress?: (done: number, total: number) => void;
   signal?: AbortSignal;
   /** Overrides `params.format` resolution, e.g. when an output file name fixed the format. */
   format?: EncodedFormat;
+  /** Filled in with the milliseconds spent in the model pipeline and in encoding. */
+  timings?: { inferMs?: number; encodeMs?: number };
 }
 
 /** An encoded result. */
@@ -35,7 +40,7 @@ export interface UpscaledImage {
  * const out = await upscaleImage(model, await decodeImage('cat.png'), parseParamsFromJson({ t: 0.7 }));
  */
 export async function upscaleImage(
-  model: LoadedModel,
+  model: PipelineModel,
   image: DecodedImage,
   params: RequestParams,
   options: UpscaleImageOptions = {},
@@ -43,15 +48,21 @@ export async function upscaleImage(
   const { width, height, channels, bitDepth } = image;
   const scale = model.manifest.scale;
   const { rgb, alpha } = pixelsToTensor(image.pixels, width, height, channels, bitDepth);
+  const inferStart = performance.now();
   const sr = await upscaleTensor(model, rgb, width, height, {
     t: params.t,
     seed: params.seed,
     ...(options.tile === undefined ? {} : { tile: options.tile }),
     ...(options.overlap === undefined ? {} : { overlap: options.overlap }),
+    ...(options.fixedTile === undefined ? {} : { fixedTile: options.fixedTile }),
+    ...(options.executor ? { executor: options.executor } : {}),
+    ...(options.inFlight === undefined ? {} : { inFlight: options.inFlight }),
     ...(options.batch === undefined ? {} : { batch: options.batch }),
     ...(options.onProgress ? { onProgress: options.onProgress } : {}),
     ...(options.signal ? { signal: options.signal } : {}),
   });
+  const encodeStart = performance.now();
+  if (options.timings) options.timings.inferMs = encodeStart - inferStart;
   const W = width * scale;
   const H = height * scale;
   const alphaUp = alpha ? resizeBicubic(alpha, width, height, W, H) : null;
@@ -62,5 +73,6 @@ export async function upscaleImage(
     { pixels, width: W, height: H, channels, bitDepth },
     { format, quality: params.q, ...(target ? { resize: target } : {}) },
   );
+  if (options.timings) options.timings.encodeMs = performance.now() - encodeStart;
   return { data, format, width: target?.width ?? W, height: target?.height ?? H };
 }

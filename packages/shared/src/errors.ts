@@ -15,6 +15,14 @@ export const ErrorCode = {
   too_large: 'too_large',
   /** The model file or manifest does not match the I/O contract. */
   model_contract: 'model_contract',
+  /** The request carries no valid credentials (bearer token or HMAC signature). */
+  unauthorized: 'unauthorized',
+  /** No such resource (e.g. an unknown job id or route). */
+  not_found: 'not_found',
+  /** The service's queue is full; retry after the `Retry-After` seconds. */
+  overloaded: 'overloaded',
+  /** The service is starting, draining or not ready; retry elsewhere or later. */
+  unavailable: 'unavailable',
   /** The upstream (runner or origin) failed. */
   upstream: 'upstream',
   /** The upstream did not answer in time. */
@@ -34,6 +42,10 @@ const DEFAULT_STATUS: Record<ErrorCode, number> = {
   unsupported_format: 415,
   too_large: 413,
   model_contract: 500,
+  unauthorized: 401,
+  not_found: 404,
+  overloaded: 429,
+  unavailable: 503,
   upstream: 502,
   timeout: 504,
   not_implemented: 501,

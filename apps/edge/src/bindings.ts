@@ -1,0 +1,15 @@
+/**
+ * The Worker's bindings: the `Env` that `wrangler types` generates from wrangler.toml
+ * (worker-configuration.d.ts, regenerated, never edited), plus what that file cannot know:
+ * the secrets, the optional runner service binding, and that the source bucket is optional.
+ */
+export type Bindings = Omit<Cloudflare.Env, 'SOURCE_BUCKET'> & {
+  /** Optional R2 bucket holding source images (looked up before the origin). */
+  SOURCE_BUCKET?: R2Bucket;
+  /** Optional service binding to the runner; when bound it is used instead of `RUNNER_URL`. */
+  RUNNER?: Fetcher;
+  /** Secret: comma-separated HMAC keys; the first signs, all verify (rotation). */
+  SIGNING_KEYS?: string;
+  /** Secret: bearer token the runner expects (`Authorization: Bearer …`). */
+  RUNNER_TOKEN?: string;
+};

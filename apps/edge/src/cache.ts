@@ -1,0 +1,128 @@
+// The output cache: the Cache API (per data centre, fast) in front of R2 (global, durable), both
+// keyed by the shared cache key. R2 holds every output; the Cache API is filled from R2 hits.
+
+import type { Bindings } from './bindings.ts';
+
+/** Cache-Control of every cached output: the key names the exact bytes, so they never change. */
+export const IMMUTABLE = 'public, max-age=31536000, immutable';
+
+/** A cached output, from either tier. */
+export interface CachedImage {
+  body: ReadableStream<Uint8Array>;
+  contentType: string;
+  modelVersion: string;
+  size?: number;
+  tier: 'cache-api' | 'r2';
+}
+
+/** Metadata stored with each output. */
+export interface OutputMeta {
+  contentType: string;
+  modelVersion: string;
+}
+
+/** The R2 object key of a cache key (a prefix spreads keys and leaves room for a v2 layout). */
+export function r2Key(key: string): string {
+  return `out/v1/${key.slice(0, 2)}/${key}`;
+}
+
+function cacheApiRequest(key: string): Request {
+  return new Request(`https://oftsr-edge.cache/${key}`);
+}
+
+/**
+ * Looks a key up in the Cache API, then R2. An R2 hit is copied into the Cache API with
+ * `ctx.waitUntil` (the body is teed, so the client is not held up).
+ */
+export async function readCached(
+  env: Bindings,
+  ctx: Pick<ExecutionContext, 'waitUntil'>,
+  key: string,
+): Promise<CachedImage | undefined> {
+  const edge = await caches.default.match(cacheApiRequest(key));
+  if (edge !== undefined && edge.body !== null) {
+    const length = edge.headers.get('content-length');
+    return {
+      body: edge.body,
+      contentType: edge.headers.get('content-type') ?? 'application/octet-stream',
+      modelVersion: edge.headers.get('x-model-version') ?? '',
+      ...(length === null ? {} : { size: Number(length) }),
+      tier: 'cache-api',
+    };
+  }
+  const object = await env.CACHE_BUCKET.get(r2Key(key));
+  if (object === null) return undefined;
+  const contentType = object.httpMetadata?.contentType ?? 'application/octet-stream';
+  const modelVersion = object.customMetadata?.modelVersion ?? '';
+  const [toClient, toCache] = object.body.tee();
+  const copy = new Response(toCache, {
+    headers: {
+      'content-type': contentType,
+      'content-length': String(object.size),
+      'cache-control': IMMUTABLE,
+      'x-model-version': modelVersion,
+    },
+  });
+  ctx.waitUntil(
+    caches.default.put(cacheApiRequest(key), copy).catch((e: unknown) => console.warn('cache put', e)),
+  );
+  return { body: toClient, contentType, modelVersion, size: object.size, tier: 'r2' };
+}
+
+// A manual pipe: workerd's pipeTo() refuses some stream pairs (e.g. a tee branch into a
+// FixedLengthStream: "Inter-TransformStream ReadableStream.pipeTo() is not implemented").
+async function pump(from: ReadableStream<Uint8Array>, to: WritableStream<Uint8Array>): Promise<void> {
+  const reader = from.getReader();
+  const writer = to.getWriter();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      await writer.write(value);
+    }
+    await writer.close();
+  } catch (err) {
+    await writer.abort(err).catch(() => {});
+    await reader.cancel(err).catch(() => {});
+    throw err;
+  }
+}
+
+/**
+ * Stores an output in R2. With a known length the stream goes straight through a
+ * `FixedLengthStream` (so a truncated body fails instead of being stored); otherwise it is buffered.
+ */
+export async function writeCached(
+  env: Bindings,
+  key: string,
+  body: ReadableStream<Uint8Array>,
+  length: number | undefined,
+  meta: OutputMeta,
+): Promise<void> {
+  const options: R2PutOptions = {
+    httpMetadata: { contentType: meta.contentType, cacheControl: IMMUTABLE },
+    customMetadata: { modelVersion: meta.modelVersion },
+  };
+  if (length !== undefined) {
+    const fixed = new FixedLengthStream(length);
+    await Promise.all([
+      env.CACHE_BUCKET.put(r2Key(key), fixed.readable, options),
+      pump(body, fixed.writable),
+    ]);
+    return;
+  }
+  await env.CACHE_BUCKET.put(r2Key(key), await new Response(body).arrayBuffer(), options);
+}
+
+/** Reads an output straight from R2 (used by coalesced followers once the leader has stored it). */
+export async function readR2(env: Bindings, key: string): Promise<CachedImage | undefined> {
+  const object = await env.CACHE_BUCKET.get(r2Key(key));
+  if (object === null) return undefined;
+  return {
+    body: object.body,
+    contentType: object.httpMetadata?.contentType ?? 'application/octet-stream',
+    modelVersion: object.customMetadata?.modelVersion ?? '',
+    size: object.size,
+    tier: 'r2',
+  };
+}

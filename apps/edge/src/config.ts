@@ -1,0 +1,143 @@
+import { OftsrError } from '@oftsr/shared';
+import type { Bindings } from './bindings.ts';
+
+/** What an unsigned URL may do. */
+export type SigningMode = 'off' | 'presets' | 'required';
+
+/** What the edge serves when the runner is down, slow or failing. */
+export type FallbackMode = 'serve' | 'redirect';
+
+/** The edge's configuration, parsed once per `env` from wrangler vars and secrets. */
+export interface EdgeConfig {
+  modelVersion: string;
+  /** Base URL that request paths are appended to; absent when only `SOURCE_BUCKET` serves sources. */
+  originUrl?: URL;
+  /** Hosts origin redirects may go to: the origin's own host plus `ORIGIN_ALLOWED_HOSTS`. */
+  allowedHosts: ReadonlySet<string>;
+  allowPrivateOrigins: boolean;
+  runnerUrl?: string;
+  runnerTimeoutMs: number;
+  maxSourceBytes: number;
+  maxSourcePixels: number;
+  maxRedirects: number;
+  avifMaxOutputPixels: number;
+  fallbackMode: FallbackMode;
+  fallbackTtlS: number;
+  signingMode: SigningMode;
+  signingKeys: readonly string[];
+  /** Preset name → query string (validated by the shared schema when used). */
+  presets: ReadonlyMap<string, string>;
+}
+
+function configError(name: string, message: string): OftsrError {
+  return new OftsrError('internal', `configuration ${name}: ${message}`);
+}
+
+function positiveInt(name: string, value: string | undefined, fallback: number, min = 1): number {
+  if (value === undefined || value === '') return fallback;
+  if (!/^[0-9]{1,15}$/.test(value) || Number(value) < min) {
+    throw configError(name, `must be an integer ≥ ${min} (got ${JSON.stringify(value)})`);
+  }
+  return Number(value);
+}
+
+function oneOf<T extends string>(
+  name: string,
+  value: string | undefined,
+  allowed: readonly T[],
+  fallback: T,
+): T {
+  if (value === undefined || value === '') return fallback;
+  if (!(allowed as readonly string[]).includes(value)) {
+    throw configError(name, `must be one of ${allowed.join(', ')} (got ${JSON.stringify(value)})`);
+  }
+  return value as T;
+}
+
+function parsePresets(text: string | undefined): Map<string, string> {
+  const presets = new Map<string, string>();
+  if (text === undefined || text.trim() === '') return presets;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (cause) {
+    throw new OftsrError('internal', 'configuration PRESETS: not JSON', { cause });
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw configError('PRESETS', 'must be a JSON object of name → query string');
+  }
+  for (const [name, query] of Object.entries(parsed)) {
+    if (typeof query !== 'string') throw configError('PRESETS', `preset ${name} must be a query string`);
+    presets.set(name, query);
+  }
+  return presets;
+}
+
+function parseOrigin(value: string | undefined): URL | undefined {
+  if (value === undefined || value.trim() === '') return undefined;
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch (cause) {
+    throw new OftsrError('internal', 'configuration ORIGIN_URL: not an absolute URL', { cause });
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+    throw configError('ORIGIN_URL', 'must be http(s)');
+  }
+  if (url.username !== '' || url.password !== '')
+    throw configError('ORIGIN_URL', 'must not carry credentials');
+  url.search = '';
+  url.hash = '';
+  if (!url.pathname.endsWith('/')) url.pathname += '/';
+  return url;
+}
+
+const cache = new WeakMap<object, EdgeConfig>();
+
+/**
+ * Reads and validates the configuration from the Worker's bindings (memoised per `env` object).
+ * Defaults: 16 MiB / 4 MP sources, 3 redirects, 30 s runner timeout, AVIF up to 4 MP outputs,
+ * fallback `serve` with a 60 s TTL, signing `off`.
+ *
+ * @throws {OftsrError} `internal` (500) naming the misconfigured variable.
+ */
+export function readConfig(env: Bindings): EdgeConfig {
+  const cached = cache.get(env);
+  if (cached !== undefined) return cached;
+  const originUrl = parseOrigin(env.ORIGIN_URL);
+  const allowedHosts = new Set<string>();
+  if (originUrl !== undefined) allowedHosts.add(originUrl.hostname);
+  for (const host of (env.ORIGIN_ALLOWED_HOSTS ?? '').split(',')) {
+    if (host.trim() !== '') allowedHosts.add(host.trim().toLowerCase());
+  }
+  const modelVersion = env.MODEL_VERSION ?? '';
+  if (modelVersion === '') throw configError('MODEL_VERSION', 'must be set');
+  const config: EdgeConfig = {
+    modelVersion,
+    ...(originUrl === undefined ? {} : { originUrl }),
+    allowedHosts,
+    allowPrivateOrigins: env.ALLOW_PRIVATE_ORIGINS === 'true',
+    ...(env.RUNNER_URL ? { runnerUrl: env.RUNNER_URL.replace(/\/+$/, '') } : {}),
+    runnerTimeoutMs: positiveInt('RUNNER_TIMEOUT_MS', env.RUNNER_TIMEOUT_MS, 30_000),
+    maxSourceBytes: positiveInt('MAX_SOURCE_BYTES', env.MAX_SOURCE_BYTES, 16 * 1024 * 1024),
+    maxSourcePixels: positiveInt('MAX_SOURCE_PIXELS', env.MAX_SOURCE_PIXELS, 4_000_000),
+    maxRedirects: positiveInt('MAX_REDIRECTS', env.MAX_REDIRECTS, 3, 0),
+    avifMaxOutputPixels: positiveInt('AVIF_MAX_OUTPUT_PIXELS', env.AVIF_MAX_OUTPUT_PIXELS, 4_000_000),
+    fallbackMode: oneOf('FALLBACK_MODE', env.FALLBACK_MODE, ['serve', 'redirect'], 'serve'),
+    fallbackTtlS: positiveInt('FALLBACK_TTL_S', env.FALLBACK_TTL_S, 60),
+    signingMode: oneOf('SIGNING_MODE', env.SIGNING_MODE, ['off', 'presets', 'required'], 'off'),
+    signingKeys: (env.SIGNING_KEYS ?? '')
+      .split(',')
+      .map((k) => k.trim())
+      .filter((k) => k !== ''),
+    presets: parsePresets(env.PRESETS),
+  };
+  if (config.signingMode !== 'off' && config.signingKeys.length === 0) {
+    throw configError(
+      'SIGNING_KEYS',
+      `must hold at least one key when SIGNING_MODE is ${config.signingMode}`,
+    );
+  }
+  cache.set(env, config);
+  return config;
+}

@@ -1,0 +1,63 @@
+import type { OutputFormat } from '@oftsr/shared';
+import type { SourceFormat } from './image-size.ts';
+
+/** A concrete output format (what the runner encodes). */
+export type EncodedFormat = Exclude<OutputFormat, 'auto'>;
+
+function accepted(accept: string): Map<string, number> {
+  const types = new Map<string, number>();
+  for (const part of accept.toLowerCase().split(',')) {
+    const [type = '', ...params] = part.split(';').map((s) => s.trim());
+    if (type === '') continue;
+    let q = 1;
+    for (const p of params) {
+      const m = /^q=([0-9.]{1,8})$/.exec(p);
+      if (m !== null) q = Number(m[1]);
+    }
+    if (!Number.isNaN(q)) types.set(type, Math.max(types.get(type) ?? 0, q));
+  }
+  return types;
+}
+
+/**
+ * The format that enters the cache key. An explicit `format` stays; `auto` becomes `avif` when
+ * `Accept` names `image/avif`, else `webp` when it names `image/webp`, else stays `auto` (then the
+ * source decides: see {@link outputFormat}). Wildcards (`*\/*`, `image/*`) do not count as support:
+ * browsers that decode AVIF or WebP say so explicitly. This turns the endless variety of `Accept`
+ * headers into three key variants.
+ */
+export function negotiateFormat(requested: OutputFormat, accept: string | null): OutputFormat {
+  if (requested !== 'auto') return requested;
+  const types = accepted(accept ?? '');
+  if ((types.get('image/avif') ?? 0) > 0) return 'avif';
+  if ((types.get('image/webp') ?? 0) > 0) return 'webp';
+  return 'auto';
+}
+
+/**
+ * The format actually encoded for a key format, once the source is known:
+ * - `avif` becomes `webp` when the output has more than `avifMaxOutputPixels` pixels, because
+ *   AVIF encoding of big images is slow (seconds per megapixel) while WebP stays fast. This holds
+ *   for an explicit `format=avif` too, so one key always means one output;
+ * - `auto` (a client that named neither AVIF nor WebP) gives `jpeg` for JPEG sources and `png`
+ *   for everything else (alpha survives);
+ * - anything else is used as is.
+ */
+export function outputFormat(
+  keyFormat: OutputFormat,
+  source: SourceFormat,
+  outputPixels: number,
+  avifMaxOutputPixels: number,
+): EncodedFormat {
+  if (keyFormat === 'avif') return outputPixels > avifMaxOutputPixels ? 'webp' : 'avif';
+  if (keyFormat === 'auto') return source === 'jpeg' ? 'jpeg' : 'png';
+  return keyFormat;
+}
+
+/** The MIME type of each encoded format. */
+export const OUTPUT_MIME: Readonly<Record<EncodedFormat, string>> = {
+  png: 'image/png',
+  jpeg: 'image/jpeg',
+  webp: 'image/webp',
+  avif: 'image/avif',
+};

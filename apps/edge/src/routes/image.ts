@@ -1,0 +1,197 @@
+import { cacheKey, OftsrError, toErrorBody, type RequestParams } from '@oftsr/shared';
+import { Hono } from 'hono';
+import type { Bindings } from '../bindings.ts';
+import { IMMUTABLE, readCached, readR2, writeCached, type CachedImage } from '../cache.ts';
+import { joinInflight } from '../coalesce.ts';
+import { readConfig, type EdgeConfig } from '../config.ts';
+import { negotiateFormat, outputFormat } from '../format.ts';
+import type { RequestIdVariables } from '../middleware/request-id.ts';
+import type { SignatureVariables } from '../middleware/signature.ts';
+import { resolveParams } from '../params.ts';
+import { callRunner } from '../runner-client.ts';
+import { fetchSource, locateSource, type SourceImage, type SourceLocation } from '../source.ts';
+
+/** Response header telling how an image was served: `hit`, `miss` or `fallback`. */
+export const CACHE_STATUS_HEADER = 'x-oftsr-cache';
+
+type Env = { Bindings: Bindings; Variables: RequestIdVariables & SignatureVariables };
+
+function etagOf(key: string): string {
+  return `"${key}"`;
+}
+
+function notModified(request: Request, etag: string): boolean {
+  const header = request.headers.get('if-none-match');
+  return header !== null && header.split(',').some((t) => t.trim().replace(/^W\//, '') === etag);
+}
+
+function imageHeaders(
+  contentType: string,
+  key: string,
+  modelVersion: string,
+  status: string,
+  vary: boolean,
+): Headers {
+  const headers = new Headers({
+    'content-type': contentType,
+    'cache-control': IMMUTABLE,
+    etag: etagOf(key),
+    'x-model-version': modelVersion,
+    [CACHE_STATUS_HEADER]: status,
+  });
+  if (vary) headers.set('vary', 'Accept');
+  return headers;
+}
+
+function serveCached(
+  request: Request,
+  image: CachedImage,
+  key: string,
+  vary: boolean,
+  status = 'hit',
+): Response {
+  const headers = imageHeaders(image.contentType, key, image.modelVersion, status, vary);
+  headers.set('x-oftsr-cache-tier', image.tier);
+  if (notModified(request, etagOf(key))) {
+    void image.body.cancel();
+    return new Response(null, { status: 304, headers });
+  }
+  if (image.size !== undefined) headers.set('content-length', String(image.size));
+  return new Response(image.body, { headers });
+}
+
+/**
+ * The original image with a short TTL (or a 302 to it, `FALLBACK_MODE=redirect`, when it came from
+ * a public origin), for when the runner is down, slow or failing. Never an empty body.
+ */
+function serveFallback(source: SourceImage, config: EdgeConfig, reason: OftsrError): Response {
+  const headers = new Headers({
+    'cache-control': `public, max-age=${config.fallbackTtlS}`,
+    [CACHE_STATUS_HEADER]: 'fallback',
+    'x-oftsr-fallback-reason': reason.code,
+  });
+  if (config.fallbackMode === 'redirect' && source.originUrl !== undefined) {
+    headers.set('location', source.originUrl.href);
+    return new Response(null, { status: 302, headers });
+  }
+  headers.set('content-type', source.contentType);
+  headers.set('content-length', String(source.bytes.length));
+  return new Response(source.bytes, { headers });
+}
+
+interface Miss {
+  request: Request;
+  env: Bindings;
+  ctx: Pick<ExecutionContext, 'waitUntil'>;
+  config: EdgeConfig;
+  params: RequestParams;
+  location: SourceLocation;
+  key: string;
+  vary: boolean;
+  requestId: string;
+}
+
+/** A miss: fetch the source, call the runner, stream its answer while R2 stores it. */
+async function produce(m: Miss, settle: (stored: boolean) => void): Promise<Response> {
+  let source: SourceImage;
+  try {
+    source = await fetchSource(m.location, m.config, m.env);
+  } catch (err) {
+    settle(false);
+    throw err;
+  }
+  const outputPixels = source.width * source.height * m.params.sr * m.params.sr;
+  const format = outputFormat(m.params.format, source.format, outputPixels, m.config.avifMaxOutputPixels);
+  let image;
+  try {
+    image = await callRunner(m.env, m.config, source, m.params, format, m.requestId);
+  } catch (err) {
+    settle(false);
+    const reason =
+      err instanceof OftsrError ? err : new OftsrError('upstream', 'runner failed', { cause: err });
+    console.warn(
+      JSON.stringify({ event: 'runner_fallback', requestId: m.requestId, ...toErrorBody(reason).error }),
+    );
+    return serveFallback(source, m.config, reason);
+  }
+  let key = m.key;
+  let modelVersion = m.config.modelVersion;
+  if (image.modelVersion !== undefined && image.modelVersion !== modelVersion) {
+    console.warn(
+      JSON.stringify({
+        event: 'model_version_mismatch',
+        requestId: m.requestId,
+        configured: modelVersion,
+        runner: image.modelVersion,
+      }),
+    );
+    modelVersion = image.modelVersion;
+    key = await cacheKey({ params: m.params, source: m.location.identity, modelVersion });
+  }
+  const [toClient, toStore] = image.body.tee();
+  const stored = writeCached(m.env, key, toStore, image.length, {
+    contentType: image.contentType,
+    modelVersion,
+  });
+  m.ctx.waitUntil(
+    stored.then(
+      () => settle(key === m.key),
+      (e: unknown) => {
+        console.warn(JSON.stringify({ event: 'r2_write_failed', requestId: m.requestId, error: String(e) }));
+        settle(false);
+      },
+    ),
+  );
+  const headers = imageHeaders(image.contentType, key, modelVersion, 'miss', m.vary);
+  if (image.length !== undefined) headers.set('content-length', String(image.length));
+  if (image.executionProvider !== undefined) headers.set('x-execution-provider', image.executionProvider);
+  return new Response(toClient, { headers });
+}
+
+/**
+ * `GET /<path>?sr=4&t=0.7`: the CDN image route. Order: signature (middleware, 403) → params
+ * (shared schema, 400) → path → `Accept` → cache key → Cache API → R2 → coalesced runner call.
+ */
+export const image = new Hono<Env>().get('/*', async (c) => {
+  const config = readConfig(c.env);
+  const url = new URL(c.req.url);
+  const requested = resolveParams(url.searchParams, c.get('signed'), config);
+  const location = locateSource(url.pathname, config, c.env);
+  const keyFormat = negotiateFormat(requested.format, c.req.header('accept') ?? null);
+  const params: RequestParams = { ...requested, format: keyFormat };
+  const vary = requested.format === 'auto';
+  const key = await cacheKey({ params, source: location.identity, modelVersion: config.modelVersion });
+  const ctx = c.executionCtx;
+
+  const cached = await readCached(c.env, ctx, key);
+  if (cached !== undefined) return serveCached(c.req.raw, cached, key, vary);
+
+  const joined = joinInflight(key);
+  const miss: Miss = {
+    request: c.req.raw,
+    env: c.env,
+    ctx,
+    config,
+    params,
+    location,
+    key,
+    vary,
+    requestId: c.get('requestId'),
+  };
+  if ('wait' in joined) {
+    // Bounded: a follower never waits longer than the leader's own runner budget (plus slack).
+    const patience = new Promise<boolean>((r) => setTimeout(() => r(false), config.runnerTimeoutMs + 5_000));
+    const stored = await Promise.race([joined.wait, patience]);
+    const image = stored ? await readR2(c.env, key) : undefined;
+    if (image !== undefined) return serveCached(c.req.raw, image, key, vary, 'hit');
+    // The leader failed: serve the original rather than hitting a failing runner again.
+    const source = await fetchSource(location, config, c.env);
+    return serveFallback(source, config, new OftsrError('upstream', 'coalesced leader failed'));
+  }
+  try {
+    return await produce(miss, (stored) => joined.lead.settle(stored));
+  } catch (err) {
+    joined.lead.settle(false);
+    throw err;
+  }
+});

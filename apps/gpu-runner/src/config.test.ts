@@ -1,0 +1,48 @@
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from './config.ts';
+
+const AUTH = { OFTSR_AUTH_TOKENS: 'a-long-enough-token-1' };
+
+describe('loadConfig', () => {
+  it('applies defaults', () => {
+    const c = loadConfig(AUTH);
+    expect(c).toMatchObject({
+      port: 8080,
+      providers: ['cpu'],
+      tileSizes: [64, 128, 256],
+      maxBatch: 4,
+      maxQueue: 16,
+    });
+    expect(c.maxInputPixels).toBe(4_000_000);
+    expect(c.s3.partSizeBytes).toBe(8 * 1024 * 1024);
+  });
+
+  it('parses lists, booleans and numbers; empty strings count as unset', () => {
+    const c = loadConfig({
+      ...AUTH,
+      OFTSR_PROVIDERS: 'cuda, webgpu,cpu',
+      OFTSR_TILE_SIZES: '256,64,64,128',
+      OFTSR_S3_FORCE_PATH_STYLE: 'true',
+      OFTSR_MAX_DELAY_MS: '',
+    });
+    expect(c.providers).toEqual(['cuda', 'webgpu', 'cpu']);
+    expect(c.tileSizes).toEqual([64, 128, 256]);
+    expect(c.s3.forcePathStyle).toBe(true);
+    expect(c.maxDelayMs).toBe(5);
+  });
+
+  it('names every bad variable', () => {
+    expect(() => loadConfig({ ...AUTH, OFTSR_MAX_BATCH: '0', OFTSR_PROVIDERS: 'tpu' })).toThrow(
+      /OFTSR_PROVIDERS.*OFTSR_MAX_BATCH|OFTSR_MAX_BATCH.*OFTSR_PROVIDERS/,
+    );
+    expect(() => loadConfig({ ...AUTH, OFTSR_S3_PART_SIZE_MB: '4' })).toThrow(/OFTSR_S3_PART_SIZE_MB/);
+    expect(() => loadConfig({ ...AUTH, OFTSR_TILE_SIZES: '64,abc' })).toThrow(/OFTSR_TILE_SIZES/);
+  });
+
+  it('requires credentials unless auth is disabled explicitly', () => {
+    expect(() => loadConfig({})).toThrow(/OFTSR_AUTH_TOKENS or OFTSR_AUTH_HMAC_SECRET/);
+    expect(() => loadConfig({ OFTSR_AUTH_TOKENS: 'short' })).toThrow(/16 characters/);
+    expect(loadConfig({ OFTSR_AUTH_DISABLED: '1' }).auth.disabled).toBe(true);
+    expect(loadConfig({ OFTSR_AUTH_HMAC_SECRET: 'x'.repeat(32) }).auth.hmacSecret).toHaveLength(32);
+  });
+});

@@ -1,0 +1,107 @@
+/**
+ * `POST /v1/upscale`: image bytes in, upscaled image out. Parameters come from the query or from
+ * `x-oftsr-*` headers (the shared schema), never both. Refusals happen before any decoding: wrong
+ * content type 415, too many bytes 413, queue full 429, not ready 503.
+ */
+import { Hono } from 'hono';
+import {
+  OftsrError,
+  PARAM_HEADERS,
+  PARAM_NAMES,
+  parseParamsFromHeaders,
+  parseParamsFromQuery,
+} from '@oftsr/shared';
+import type { RequestParams } from '@oftsr/shared';
+import { readBody } from '../body.ts';
+import type { Config } from '../config.ts';
+import { deadlineSignal } from '../upscaler.ts';
+import type { Upscaler } from '../upscaler.ts';
+
+/** Content types the route takes; `application/octet-stream` is sniffed like the rest. */
+export const ACCEPTED_CONTENT_TYPES: readonly string[] = [
+  'image/png',
+  'image/jpeg',
+  'image/webp',
+  'image/avif',
+  'application/octet-stream',
+];
+
+/** The caller's time budget for one request, in milliseconds from arrival. */
+export const DEADLINE_HEADER = 'x-oftsr-deadline-ms';
+
+function checkContentType(value: string | undefined): void {
+  const type = (value ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
+  if (!ACCEPTED_CONTENT_TYPES.includes(type)) {
+    throw new OftsrError(
+      'unsupported_format',
+      `Content-Type must be one of ${ACCEPTED_CONTENT_TYPES.join(', ')} (got ${value === undefined ? 'none' : JSON.stringify(value)})`,
+      { field: 'content-type', allowed: ACCEPTED_CONTENT_TYPES.join(', ') },
+    );
+  }
+}
+
+function params(url: URL, header: (name: string) => string | undefined): RequestParams {
+  const inQuery = PARAM_NAMES.some((n) => url.searchParams.has(n));
+  const inHeaders = PARAM_NAMES.some((n) => header(PARAM_HEADERS[n]) !== undefined);
+  if (inQuery && inHeaders) {
+    throw new OftsrError('bad_param', 'give parameters in the query or in x-oftsr-* headers, not both', {
+      field: 'query',
+    });
+  }
+  return inHeaders
+    ? parseParamsFromHeaders({ get: (name) => header(name) ?? null })
+    : parseParamsFromQuery(url.searchParams);
+}
+
+function deadlineMs(value: string | undefined, config: Config): number {
+  if (value === undefined) return config.defaultDeadlineMs;
+  if (!/^[0-9]{1,9}$/.test(value) || Number(value) < 1 || Number(value) > config.maxDeadlineMs) {
+    throw new OftsrError(
+      'bad_param',
+      `${DEADLINE_HEADER} must be an integer in [1, ${config.maxDeadlineMs}] (got ${JSON.stringify(value)})`,
+      {
+        field: DEADLINE_HEADER,
+        allowed: `an integer in [1, ${config.maxDeadlineMs}]`,
+      },
+    );
+  }
+  return Number(value);
+}
+
+const ms = (v: number) => v.toFixed(1);
+
+/** The upscale route. */
+export function upscaleRoutes(upscaler: Upscaler, config: Config): Hono {
+  const app = new Hono();
+  app.post('/v1/upscale', async (c) => {
+    const header = (name: string) => c.req.header(name);
+    checkContentType(header('content-type'));
+    const p = params(new URL(c.req.url), header);
+    const budget = deadlineMs(header(DEADLINE_HEADER), config);
+    const release = upscaler.admit();
+    const { signal, clear } = deadlineSignal(budget, c.req.raw.signal);
+    const started = performance.now();
+    try {
+      const body = await readBody(c.req.raw, config.maxInputBytes);
+      const out = await upscaler.upscale(body, p, { signal });
+      upscaler.metrics.requestSeconds.observe({ route: 'upscale' }, (performance.now() - started) / 1000);
+      const t = out.timings;
+      return c.body(
+        new Uint8Array(out.data.buffer as ArrayBuffer, out.data.byteOffset, out.data.byteLength),
+        200,
+        {
+          'content-type': out.contentType,
+          'x-model-version': upscaler.model?.manifest.version ?? '',
+          'x-execution-provider': upscaler.provider ?? '',
+          'x-oftsr-width': String(out.width),
+          'x-oftsr-height': String(out.height),
+          'server-timing': `decode;dur=${ms(t.decodeMs)}, infer;dur=${ms(t.inferMs)}, encode;dur=${ms(t.encodeMs)}, total;dur=${ms(t.totalMs)}`,
+        },
+      );
+    } finally {
+      clear();
+      release();
+    }
+  });
+  return app;
+}

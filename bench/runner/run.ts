@@ -1,0 +1,258 @@
+/**
+ * Benchmarks the gpu-runner as a real process on 127.0.0.1 (CPU, onnxruntime-node): output
+ * megapixels per second for 128², 256² and 512² LR inputs; latency p50/p95 at concurrency 1, 4 and
+ * 16; and behaviour at 4× overload (an open-loop arrival rate of four times the measured capacity:
+ * share of 429s, resident memory over time). Every loop is bounded in count or time, all traffic
+ * stays on loopback, and the runner is stopped by its PID at the end.
+ *
+ *   npm run bench:runner            → bench/runner/results.json + bench/runner/RESULTS.md
+ */
+import { writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import sharp from 'sharp';
+import { startRunner } from '../../apps/gpu-runner/src/testing/runner-process.ts';
+import { patternPixels } from '../../apps/gpu-runner/src/testing/fixtures.ts';
+
+const TOKEN = 'bench-token-0123456789abcdef';
+const MAX_QUEUE = 16;
+const OUT_DIR = fileURLToPath(new URL('./', import.meta.url));
+
+async function image(size: number): Promise<Buffer> {
+  return sharp(Buffer.from(patternPixels(size, size)), { raw: { width: size, height: size, channels: 3 } })
+    .png()
+    .toBuffer();
+}
+
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? NaN;
+}
+
+const round = (v: number, d = 2) => Math.round(v * 10 ** d) / 10 ** d;
+
+const runner = await startRunner(
+  {
+    OFTSR_AUTH_TOKENS: TOKEN,
+    OFTSR_MAX_QUEUE: String(MAX_QUEUE),
+    OFTSR_MAX_BATCH: '4',
+    OFTSR_MAX_DELAY_MS: '5',
+    OFTSR_MAX_INPUT_MEGAPIXELS: '4',
+  },
+  180_000,
+);
+
+async function send(body: Buffer): Promise<{ status: number; ms: number; inferMs: number }> {
+  const start = performance.now();
+  const res = await fetch(`${runner.url}/v1/upscale?format=png`, {
+    method: 'POST',
+    body,
+    headers: { 'content-type': 'image/png', authorization: `Bearer ${TOKEN}` },
+  });
+  await res.arrayBuffer();
+  const infer = /infer;dur=([\d.]+)/.exec(res.headers.get('server-timing') ?? '');
+  return { status: res.status, ms: performance.now() - start, inferMs: infer ? Number(infer[1]) : NaN };
+}
+
+async function rssBytes(): Promise<number> {
+  const text = await (await fetch(`${runner.url}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith('oftsr_process_resident_memory_bytes '));
+  return Number(line?.split(' ')[1] ?? NaN);
+}
+
+try {
+  // 1. Throughput by input size (sequential, after one untimed request per size).
+  const throughput = [];
+  for (const [size, runs] of [
+    [128, 4],
+    [256, 3],
+    [512, 2],
+  ] as const) {
+    const body = await image(size);
+    await send(body);
+    const samples = [];
+    for (let k = 0; k < runs; k++) samples.push(await send(body));
+    const ms = samples.reduce((a, s) => a + s.ms, 0) / runs;
+    const outMp = (16 * size * size) / 1e6;
+    throughput.push({
+      lr: `${size}x${size}`,
+      out: `${4 * size}x${4 * size}`,
+      runs,
+      mean_latency_ms: round(ms, 1),
+      output_mp_per_s: round(outMp / (ms / 1000), 3),
+      model_only_output_mp_per_s: round(
+        outMp / (samples.reduce((a, s) => a + s.inferMs, 0) / runs / 1000),
+        3,
+      ),
+    });
+    console.error(JSON.stringify(throughput.at(-1)));
+  }
+
+  // 2. Latency at concurrency 1, 4, 16 (closed loop, 128² inputs, a fixed number of requests).
+  const small = await image(128);
+  const latency = [];
+  for (const concurrency of [1, 4, 16]) {
+    const total = Math.max(8, concurrency * 3);
+    const results: { status: number; ms: number }[] = [];
+    let next = 0;
+    const start = performance.now();
+    await Promise.all(
+      Array.from({ length: concurrency }, async () => {
+        while (next < total) {
+          next += 1;
+          results.push(await send(small));
+        }
+      }),
+    );
+    const wall = (performance.now() - start) / 1000;
+    const ok = results.filter((r) => r.status === 200).map((r) => r.ms);
+    latency.push({
+      concurrency,
+      requests: total,
+      ok: ok.length,
+      p50_ms: round(percentile(ok, 50), 1),
+      p95_ms: round(percentile(ok, 95), 1),
+      requests_per_s: round(ok.length / wall, 3),
+      output_mp_per_s: round((ok.length * 16 * 128 * 128) / 1e6 / wall, 3),
+    });
+    console.error(JSON.stringify(latency.at(-1)));
+  }
+
+  // 3. 4× overload: open-loop arrivals at four times the best measured capacity, for 20 s.
+  const capacity = Math.max(...latency.map((l) => l.requests_per_s));
+  const rate = 4 * capacity;
+  const durationS = 20;
+  const rss: { t_s: number; rss_mb: number }[] = [];
+  const statuses: Record<string, number> = {};
+  const okMs: number[] = [];
+  const pending: Promise<void>[] = [];
+  const rssBefore = await rssBytes();
+  const start = performance.now();
+  let sent = 0;
+  // Sampled off the sending loop, so a slow answer never holds back the offered load.
+  const healthMs: number[] = [];
+  const sampler = setInterval(() => {
+    const t = performance.now();
+    void fetch(`${runner.url}/v2/health/ready`)
+      .then(async (r) => {
+        await r.arrayBuffer();
+        healthMs.push(performance.now() - t);
+        const bytes = await rssBytes();
+        rss.push({ t_s: round((t - start) / 1000, 1), rss_mb: round(bytes / 2 ** 20, 1) });
+      })
+      .catch(() => {});
+  }, 1000);
+  while (performance.now() - start < durationS * 1000) {
+    const elapsed = (performance.now() - start) / 1000;
+    while (sent < elapsed * rate) {
+      sent += 1;
+      pending.push(
+        send(small).then(
+          (r) => {
+            statuses[r.status] = (statuses[r.status] ?? 0) + 1;
+            if (r.status === 200) okMs.push(r.ms);
+          },
+          () => {
+            statuses.error = (statuses.error ?? 0) + 1;
+          },
+        ),
+      );
+    }
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  clearInterval(sampler);
+  await Promise.all(pending);
+  rss.sort((x, y) => x.t_s - y.t_s);
+  await new Promise((r) => setTimeout(r, 1000));
+  const rssAfter = await rssBytes();
+  const early = rss.slice(2, 7).map((r) => r.rss_mb);
+  const late = rss.slice(-5).map((r) => r.rss_mb);
+  const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / Math.max(1, v.length);
+  const overload = {
+    capacity_requests_per_s: capacity,
+    offered_requests_per_s: round(rate, 2),
+    duration_s: durationS,
+    sent,
+    statuses,
+    share_429: round((statuses['429'] ?? 0) / sent, 3),
+    ok_p50_ms: round(percentile(okMs, 50), 1),
+    ok_p95_ms: round(percentile(okMs, 95), 1),
+    health_ready_p50_ms: round(percentile(healthMs, 50), 1),
+    health_ready_max_ms: round(Math.max(...healthMs), 1),
+    rss_mb_before: round(rssBefore / 2 ** 20, 1),
+    rss_mb_early_mean: round(mean(early), 1),
+    rss_mb_late_mean: round(mean(late), 1),
+    rss_mb_after: round(rssAfter / 2 ** 20, 1),
+    rss_samples: rss,
+  };
+  console.error(JSON.stringify({ ...overload, rss_samples: undefined }));
+
+  const results = {
+    date: new Date().toISOString(),
+    machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, node: process.version },
+    runner: {
+      provider: 'cpu',
+      max_queue: MAX_QUEUE,
+      max_batch: 4,
+      max_delay_ms: 5,
+      tile_sizes: [64, 128, 256],
+    },
+    gpu: 'not measured: no GPU machine was available to this run (see infra/README.md)',
+    throughput,
+    latency,
+    overload,
+  };
+  writeFileSync(`${OUT_DIR}results.json`, `${JSON.stringify(results, null, 2)}\n`);
+  const lateSpread = round(Math.max(...late) - Math.min(...late), 1);
+  const md = [
+    '# gpu-runner benchmark (CPU)',
+    '',
+    `Generated by \`npm run bench:runner\` (bench/runner/run.ts) on ${results.date.slice(0, 10)}: ${results.machine.cpu}, ` +
+      `${results.machine.cores} cores, Node ${results.machine.node}. The runner is a real process on 127.0.0.1 ` +
+      `(onnxruntime-node, CPU provider, tiles ${results.runner.tile_sizes.join('/')}, batch ≤ 4, queue ${MAX_QUEUE}). ` +
+      'Numbers on a shared 2-core machine are noisy; compare runs on the same machine only.',
+    '',
+    '## Throughput by input size (sequential requests)',
+    '',
+    '| LR input | output | mean latency (ms) | output MP/s (end to end) | output MP/s (model pipeline) |',
+    '| --- | --- | ---: | ---: | ---: |',
+    ...throughput.map(
+      (t) =>
+        `| ${t.lr} | ${t.out} | ${t.mean_latency_ms} | ${t.output_mp_per_s} | ${t.model_only_output_mp_per_s} |`,
+    ),
+    '',
+    'Inputs above the largest tile (256) are cut into 256² tiles overlapping by 52 px per side (the',
+    "model's receptive field), so 512² does about 2.25× the work of its pixel count: raise OFTSR_TILE_SIZES",
+    'for large inputs on a GPU with memory to spare.',
+    '',
+    '## Latency by concurrency (128² inputs)',
+    '',
+    '| concurrency | requests | p50 (ms) | p95 (ms) | requests/s | output MP/s |',
+    '| ---: | ---: | ---: | ---: | ---: | ---: |',
+    ...latency.map(
+      (l) =>
+        `| ${l.concurrency} | ${l.requests} | ${l.p50_ms} | ${l.p95_ms} | ${l.requests_per_s} | ${l.output_mp_per_s} |`,
+    ),
+    '',
+    '## 4× overload (open loop, 128² inputs)',
+    '',
+    `Offered ${overload.offered_requests_per_s} requests/s (4 × ${capacity}) for ${durationS} s: ${sent} requests, ` +
+      `statuses ${JSON.stringify(statuses)}, **${round(overload.share_429 * 100, 1)} % answered 429** at once. ` +
+      `Admitted requests: p50 ${overload.ok_p50_ms} ms, p95 ${overload.ok_p95_ms} ms. ` +
+      `\`/v2/health/ready\` during the overload: p50 ${overload.health_ready_p50_ms} ms, max ${overload.health_ready_max_ms} ms.`,
+    '',
+    `Resident memory: ${overload.rss_mb_before} MB before, ${overload.rss_mb_early_mean} MB early in the overload ` +
+      `(seconds 2–7), ${overload.rss_mb_late_mean} MB over its last 5 s (spread ${lateSpread} MB), ` +
+      `${overload.rss_mb_after} MB after. The backlog is refused, not queued, so memory is bounded by ` +
+      'OFTSR_MAX_QUEUE admitted requests; what rise there is happens while the heap warms up.',
+    '',
+    '## GPU',
+    '',
+    'Not measured: no GPU machine was available to this run. The CUDA path (and the WebGPU fallback) is',
+    'unverified; see infra/README.md.',
+    '',
+  ].join('\n');
+  writeFileSync(`${OUT_DIR}RESULTS.md`, md);
+} finally {
+  await runner.kill();
+}

@@ -1,0 +1,236 @@
+"""Losses against hand-computed values, with stub networks whose outputs are known analytic functions."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from _util import randomise, tiny_teacher
+
+from oftsr.loss import DistillLoss, FlowLoss, distill_target, teacher_midpoint_velocity
+from oftsr.networks import OneStepStudent
+
+
+def test_distill_target_scalar():
+    # v_phi(t) + dt/s (v_teacher - v_phi(t)) = 1 + (0.05 / 0.5) (3 - 1) = 1.2
+    got = distill_target(torch.tensor(1.0).view(1, 1, 1, 1), torch.tensor(3.0).view(1, 1, 1, 1),
+                         torch.tensor([0.05]), torch.tensor([0.5]))
+    assert got.shape == (1, 1, 1, 1)
+    assert got.item() == pytest.approx(1.2, abs=1e-6)
+
+
+def test_distill_target_batched_and_limits():
+    v_phi = torch.tensor([1.0, -2.0, 0.5]).view(3, 1, 1, 1).expand(3, 2, 2, 2)
+    v_teacher = torch.tensor([3.0, 2.0, 0.5]).view(3, 1, 1, 1).expand(3, 2, 2, 2)
+    dt = torch.tensor([0.05, 0.25, 0.1])
+    s = torch.tensor([0.5, 0.25, 0.4])
+    got = distill_target(v_phi, v_teacher, dt, s)
+    # Sample 0: 1.2. Sample 1 (t = 0, dt = s): the teacher's velocity, 2. Sample 2 (v_phi = v_teacher): 0.5.
+    want = torch.tensor([1.2, 2.0, 0.5]).view(3, 1, 1, 1).expand(3, 2, 2, 2)
+    assert torch.allclose(got, want, atol=1e-6)
+
+
+# ----------------------------------------------------------------------------
+# FlowLoss with a stub net whose x1 prediction is a fixed tensor; the stub records the t and x_t it is given.
+
+
+class FixedDenoiser(torch.nn.Module):
+    def __init__(self, pred: torch.Tensor):
+        super().__init__()
+        self.pred, self.calls = pred, []
+
+    def denoise(self, x_t, up_lr, t):
+        self.calls.append((x_t.clone(), up_lr.clone(), t.clone()))
+        return self.pred
+
+
+def _flow_case():
+    hr = torch.tensor([[[[0.5, -0.5], [0.25, 1.0]]], [[[0.0, 0.0], [0.0, 0.0]]]])  # [2, 1, 2, 2]
+    up = torch.tensor([[[[0.25, -0.25], [0.0, 0.5]]], [[[0.1, -0.1], [0.2, -0.2]]]])
+    pred = torch.tensor([[[[0.0, 0.0], [0.0, 0.0]]], [[[1.0, -1.0], [0.5, 0.5]]]])
+    # Hand-computed per-sample mean |pred - hr|: sample 0 (0.5 + 0.5 + 0.25 + 1) / 4 = 0.5625, sample 1 3/4 = 0.75.
+    return hr, up, pred, torch.tensor([0.5625, 0.75])
+
+
+def test_flow_loss_x1_weighting_and_xt():
+    hr, up, pred, want = _flow_case()
+    net = FixedDenoiser(pred)
+    loss = FlowLoss(sigma_p=0.0, t_min=0.2)(net, up, hr)
+    assert loss.shape == (2,)
+    assert torch.allclose(loss, want, atol=1e-6)
+    (x_t, up_seen, t), = net.calls
+    assert torch.equal(up_seen, up)
+    assert ((t >= 0.2) & (t <= 1.0)).all()
+    # sigma_p = 0: x0 = up(LR) exactly, so x_t = (1 - t) up + t hr.
+    tt = t.view(-1, 1, 1, 1)
+    assert torch.allclose(x_t, (1 - tt) * up + tt * hr, atol=1e-6)
+
+
+def test_flow_loss_noise_enters_x0():
+    hr, up, pred, _ = _flow_case()
+    net = FixedDenoiser(pred)
+    FlowLoss(sigma_p=0.5, t_min=0.2)(net, up, hr)
+    (x_t, _, t), = net.calls
+    tt = t.view(-1, 1, 1, 1)
+    x0 = (x_t - tt * hr) / (1 - tt)
+    eps = (x0 - math.sqrt(1 - 0.25) * up) / 0.5  # the noise the loss drew, recovered
+    assert eps.abs().max() > 1e-3  # there is noise
+    assert eps.abs().max() < 6.0  # and it is of unit scale
+
+
+def test_flow_loss_v_weighting_divides_by_one_minus_t():
+    hr, up, pred, want = _flow_case()
+    net = FixedDenoiser(pred)
+    loss = FlowLoss(sigma_p=0.1, t_min=0.2, weighting="v")(net, up, hr)
+    (_, _, t), = net.calls
+    assert torch.allclose(loss, want / (1 - t), rtol=1e-6)
+
+
+def test_flow_loss_v_equals_velocity_error():
+    """weighting='v' is the l1 velocity error |v_hat - (x1 - x0)| with v_hat = (x1_hat - x_t) / (1 - t)."""
+    hr, up, pred, _ = _flow_case()
+    net = FixedDenoiser(pred)
+    loss = FlowLoss(sigma_p=0.0, t_min=0.2, weighting="v")(net, up, hr)
+    (x_t, _, t), = net.calls
+    tt = t.view(-1, 1, 1, 1)
+    v_hat = (pred - x_t) / (1 - tt)
+    v_true = hr - up  # x1 - x0 with sigma_p = 0
+    assert torch.allclose(loss, (v_hat - v_true).abs().flatten(1).mean(1), atol=1e-5)
+
+
+def test_flow_loss_rejects_unknown_weighting():
+    with pytest.raises(ValueError):
+        FlowLoss(0.1, weighting="eps")
+
+
+# ----------------------------------------------------------------------------
+# DistillLoss on a 1-pixel image with analytic stub networks.
+#   student: v_phi(x0, t) = a t + b x0   (a, b learnable)
+#   teacher: v_theta(x, t) = c x + d t^2 (c a learnable parameter that must receive no gradient)
+
+
+class StubStudent(torch.nn.Module):
+    def __init__(self, a=2.0, b=1.0):
+        super().__init__()
+        self.a = torch.nn.Parameter(torch.tensor(a))
+        self.b = torch.nn.Parameter(torch.tensor(b))
+        self.calls = []
+
+    def velocity(self, x0, up_lr, t):
+        self.calls.append(t.clone())
+        return self.a * t.view(-1, 1, 1, 1) + self.b * x0
+
+
+class StubTeacher(torch.nn.Module):
+    def __init__(self, c=-1.0, d=2.0):
+        super().__init__()
+        self.c = torch.nn.Parameter(torch.tensor(c))
+        self.d = d
+
+    def velocity(self, x, up_lr, t):
+        return self.c * x + self.d * t.view(-1, 1, 1, 1) ** 2
+
+
+def _hand(x0, t, dt, a=2.0, b=1.0, c=-1.0, d=2.0, la=0.01, lb=0.1):
+    """The loss and its gradient w.r.t. (a, b) by hand, in float64 scalars."""
+    s = t + dt
+    v_t, v_s, v_0 = a * t + b * x0, a * s + b * x0, b * x0
+    x_t = x0 + t * v_t
+    th = lambda x, tt: c * x + d * tt**2  # noqa: E731
+    th_t = th(x_t, t)
+    x_mid = x_t + dt / 2 * th_t
+    th_mid = th(x_mid, t + dt / 2)
+    target = v_t + dt / s * (th_mid - v_t)
+    l_distill = (v_s - target) ** 2
+    l_align = ((1 - t) * (v_t - th_t)) ** 2
+    l_bc = (v_0 - th(x0, 0.0)) ** 2
+    total = l_distill + la * l_align + lb * l_bc
+    # Gradients with the stop-gradient on the target and on everything the teacher sees.
+    ga = 2 * (v_s - target) * s + la * 2 * (1 - t) ** 2 * (v_t - th_t) * t + lb * 2 * (v_0 - th(x0, 0.0)) * 0
+    gb = 2 * (v_s - target) * x0 + la * 2 * (1 - t) ** 2 * (v_t - th_t) * x0 + lb * 2 * (v_0 - th(x0, 0.0)) * x0
+    return dict(total=total, distill=l_distill, align=l_align, bc=l_bc, ga=ga, gb=gb, target=target)
+
+
+@pytest.mark.parametrize("t0,x0", [(0.3, 0.5), (0.7, -0.25)])
+def test_distill_loss_hand_computed(t0, x0):
+    student, teacher = StubStudent(), StubTeacher()
+    up = torch.full((1, 1, 1, 1), x0)
+    hr = torch.zeros(1, 1, 1, 1)
+    # sigma_p = 0 makes x0 = up(LR); t_min = t_max pins t.
+    loss_fn = DistillLoss(sigma_p=0.0, dt=0.05, t_min=t0, t_max=t0, lambda_align=0.01, lambda_bc=0.1)
+    total, parts = loss_fn(student, teacher, up, hr)
+    t_seen = student.calls[0]
+    assert torch.allclose(t_seen, torch.tensor([t0, t0 + 0.05, 0.0]), atol=1e-6)
+    h = _hand(x0, t0, 0.05)
+    assert total.shape == (1,)
+    assert total.item() == pytest.approx(h["total"], rel=1e-5, abs=1e-7)
+    assert parts["distill"].item() == pytest.approx(h["distill"], rel=1e-5, abs=1e-7)
+    assert parts["align"].item() == pytest.approx(h["align"], rel=1e-5, abs=1e-7)
+    assert parts["bc"].item() == pytest.approx(h["bc"], rel=1e-5, abs=1e-7)
+    total.mean().backward()
+    assert student.a.grad.item() == pytest.approx(h["ga"], rel=1e-4, abs=1e-6)
+    assert student.b.grad.item() == pytest.approx(h["gb"], rel=1e-4, abs=1e-6)
+    assert teacher.c.grad is None  # no gradient into the teacher
+
+
+def test_distill_loss_hand_numbers_first_case():
+    """The first case worked through on paper: x0 = 0.5, t = 0.3, s = 0.35.
+    v_phi(t) = 1.1, v_phi(s) = 1.2, v_phi(0) = 0.5; x_t = 0.83; v_theta(x_t, t) = -0.83 + 0.18 = -0.65;
+    x_mid = 0.83 - 0.025 * 0.65 = 0.81375; v_theta(x_mid, 0.325) = -0.81375 + 2 * 0.105625 = -0.6025;
+    target = 1.1 + (0.05 / 0.35) (-0.6025 - 1.1) = 0.85678571...; L_distill = (1.2 - 0.856786)^2 = 0.117796...;
+    L_align = (0.7 * 1.75)^2 = 1.500625; L_BC = (0.5 + 0.5)^2 = 1."""
+    h = _hand(0.5, 0.3, 0.05)
+    assert h["target"] == pytest.approx(1.1 + (0.05 / 0.35) * (-0.6025 - 1.1))
+    assert h["align"] == pytest.approx(1.500625)
+    assert h["bc"] == pytest.approx(1.0)
+    loss_fn = DistillLoss(sigma_p=0.0, dt=0.05, t_min=0.3, t_max=0.3)
+    total, parts = loss_fn(StubStudent(), StubTeacher(), torch.full((1, 1, 1, 1), 0.5), torch.zeros(1, 1, 1, 1))
+    assert parts["distill"].item() == pytest.approx((1.2 - 0.8567857142857143) ** 2, rel=1e-5)
+    assert total.item() == pytest.approx((1.2 - 0.8567857142857143) ** 2 + 0.01 * 1.500625 + 0.1 * 1.0, rel=1e-5)
+
+
+def test_distill_gradient_only_through_v_phi_s():
+    """With lambda_align = lambda_bc = 0 the gradient w.r.t. a is 2 (v_phi(s) - target) * s: only v_phi(s) carries
+    gradient. Without the stop-gradient (target differentiated too, through v_phi(t) and through x_t into the teacher)
+    the gradient would differ; that value is computed by autograd on the hand formula in float64."""
+    student, teacher = StubStudent(), StubTeacher()
+    loss_fn = DistillLoss(sigma_p=0.0, dt=0.05, t_min=0.3, t_max=0.3, lambda_align=0.0, lambda_bc=0.0)
+    total, _ = loss_fn(student, teacher, torch.full((1, 1, 1, 1), 0.5), torch.zeros(1, 1, 1, 1))
+    total.sum().backward()
+    h = _hand(0.5, 0.3, 0.05, la=0.0, lb=0.0)
+    s = 0.35
+    assert student.a.grad.item() == pytest.approx(2 * (1.2 - h["target"]) * s, rel=1e-4)
+    a = torch.tensor(2.0, dtype=torch.float64, requires_grad=True)
+    no_sg = torch.autograd.grad(_hand(0.5, 0.3, 0.05, a=a, la=0.0, lb=0.0)["distill"], a)[0].item()
+    assert abs(student.a.grad.item() - no_sg) > 1e-2
+
+
+def test_distill_loss_s_clamped_at_one():
+    student, teacher = StubStudent(), StubTeacher()
+    loss_fn = DistillLoss(sigma_p=0.0, dt=0.05, t_min=0.98, t_max=0.98)
+    loss_fn(student, teacher, torch.full((1, 1, 1, 1), 0.5), torch.zeros(1, 1, 1, 1))
+    assert torch.allclose(student.calls[0], torch.tensor([0.98, 1.0, 0.0]), atol=1e-6)
+
+
+def test_distill_loss_real_networks_grad_only_into_student():
+    teacher = randomise(tiny_teacher(), seed=5).requires_grad_(True)
+    student = OneStepStudent.from_teacher(teacher)
+    randomise(student.time_offset, seed=6)
+    up, hr = torch.rand(2, 3, 16, 16) * 2 - 1, torch.rand(2, 3, 16, 16) * 2 - 1
+    total, parts = DistillLoss(0.1)(student, teacher, up, hr)
+    assert total.shape == (2,) and torch.isfinite(total).all()
+    assert set(parts) == {"distill", "align", "bc"}
+    total.mean().backward()
+    assert all(p.grad is None for p in teacher.parameters())
+    grads = [p.grad for p in student.parameters() if p.grad is not None]
+    assert grads and any(g.abs().sum() > 0 for g in grads)
+
+
+def test_teacher_midpoint_velocity_is_exact_for_linear_flow():
+    """For v(x, t) = c x the midpoint velocity over dt is c (1 + c dt / 2) x (one RK2 step, by hand)."""
+    teacher = StubTeacher(c=-2.0, d=0.0)
+    x = torch.full((1, 1, 1, 1), 0.4)
+    v_eff, v_t = teacher_midpoint_velocity(teacher, x, None, torch.tensor([0.2]), torch.tensor([0.1]))
+    assert v_t.item() == pytest.approx(-0.8)
+    assert v_eff.item() == pytest.approx(-2.0 * (1 - 2.0 * 0.1 / 2) * 0.4)
