@@ -13,11 +13,15 @@ export default defineConfig({
           root: './packages/shared',
           include: ['src/**/*.test.ts'],
           environment: 'node',
+          // Property tests run thousands of cases; CI has 2 cores that other suites share.
+          testTimeout: 60_000,
         },
       },
       'apps/*/vitest.config.ts',
       // The edge's end-to-end suite runs in Node (it starts wrangler dev and the runner as processes).
       'apps/edge/vitest.e2e.config.ts',
+      // The whole stack (edge, runner, S3, SDK in Chromium) as real processes: e2e/ (issue #7).
+      'e2e/vitest.config.ts',
     ],
   },
 });

@@ -1,6 +1,6 @@
 /**
  * Benchmarks the edge Worker under `wrangler dev --local` on 127.0.0.1, with the real runner
- * (CPU) and a local origin (apps/edge/e2e/stack.ts):
+ * (CPU) and a local origin (scripts/stack.ts):
  * - cache hits: sequential latency p50/p95 (one client), then a bounded autocannon load
  *   (fixed connections, fixed duration) for requests/s and latency percentiles;
  * - misses: for fresh seeds, the runner called directly vs. the same request through the edge,
@@ -24,7 +24,7 @@ import {
   startOrigin,
   startRunner,
   stop,
-} from '../../apps/edge/e2e/stack.ts';
+} from '../../scripts/stack.ts';
 
 const OUT_DIR = fileURLToPath(new URL('./', import.meta.url));
 const TOKEN = 'e2e-runner-token-0123456789';

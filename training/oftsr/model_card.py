@@ -76,6 +76,11 @@ def _training_lines(meta: dict, stage: str) -> list[str]:
             f" ({rounds[-1].get('patches_per_s', 0):,.0f} patches/s in the last round)"]
 
 
+def _last_config(meta: dict) -> dict:
+    rounds = meta.get("rounds", [])
+    return rounds[-1].get("config", {}) if rounds else {}
+
+
 def _checks(sets: dict) -> list[str]:
     lines = []
     for name, target in TARGETS.items():
@@ -130,6 +135,19 @@ def write_model_card(results_dir: Path, card_path: Path) -> None:
         "",
         ("Trained on a GPU machine in prepared rounds (training/README.md)." if gpu_trained else
          "**CPU-trained**: no GPU round has trained this model yet; expect it to fall short of the targets below."),
+        "",
+        "## Design choices and what is measured",
+        "",
+        f"- Teacher loss: ℓ1 weighting `{_last_config(ev['teacher']).get('weighting', '?')}` (`x1`: ℓ1 on the clean "
+        "prediction; `v`: the seed's ℓ1 on the velocity, i.e. `x1` reweighted by 1/(1 − t)). "
+        + ("See the ablation table below." if "ablations" in ev else
+           "The two weightings have not been compared on the student yet: that needs a GPU round."),
+        f"- σp = {ev['model']['sigma_p']:g} (the paper's choice; the reference configs used 0.2 on DIV2K, not "
+        "compared here yet). Student: dt = "
+        f"{_last_config(ev['student']).get('dt', '?')}, λ_align = {_last_config(ev['student']).get('lambda_align', '?')}, "
+        f"λ_BC = {_last_config(ev['student']).get('lambda_bc', '?')}, midpoint teacher step, stop-gradient target.",
+        "- Peers (OpenCV FSRCNN, ESPCN, LapSRN x4) are run on exactly our LR inputs by "
+        "`training/scripts/eval_peers.py`; their published numbers used MATLAB's degradation and their own weights.",
         "",
         "## Protocol",
         "",

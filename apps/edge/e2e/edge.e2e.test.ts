@@ -12,7 +12,7 @@ import {
   startOrigin,
   startRunner,
   stop,
-} from './stack.ts';
+} from '../../../scripts/stack.ts';
 
 const runnerPresent = existsSync(RUNNER_ENTRY);
 const skip = !runnerPresent || process.env.OFTSR_SKIP_E2E === '1';

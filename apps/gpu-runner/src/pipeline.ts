@@ -6,8 +6,8 @@
  * share model calls. One path for the CLI and the server.
  */
 import { Tensor } from 'onnxruntime-node';
-import { OftsrError, TileBlender, cropChw, fillNoise, padReplicate, padSize, planTiles } from '@oftsr/shared';
-import type { ModelManifest, Tile, TilePlan } from '@oftsr/shared';
+import { OftsrError, planUpscale, upscaleTiles } from '@oftsr/shared';
+import type { TileExecutor, TileInput, TilingOptions } from '@oftsr/shared';
 import { MicroBatcher } from './batcher.ts';
 import type { LoadedModel } from './session.ts';
 
@@ -17,26 +17,13 @@ const CHANNELS = 3;
 /** What the pipeline needs of a model: its manifest, and its session unless an executor is given. */
 export type PipelineModel = Pick<LoadedModel, 'manifest'> & { session?: LoadedModel['session'] };
 
-/** One tile's model inputs: CHW LR pixels, the noise of its output window, and its strength. */
-export interface TileInput {
-  /** `3 × height × width`, in [-1, 1]. */
-  lr: Float32Array;
-  /** `3 × scale·height × scale·width`. */
-  noise: Float32Array;
-  t: number;
-  /** LR tile size. */
-  width: number;
-  height: number;
-}
+// The driver, its tile types and the planner live in @oftsr/shared (the browser SDK runs the same
+// code); re-exported so the runner's modules keep one import site.
+export { planUpscale };
+export type { TileExecutor, TileInput, TilingOptions };
 
 /** Runs equal-shaped tiles in one model call; outputs in input order, each `3 × s·h × s·w`. */
 export type RunBatch = (tiles: readonly TileInput[]) => Promise<Float32Array[]>;
-
-/** Where the pipeline sends each tile. Implementations may batch tiles across callers. */
-export interface TileExecutor {
-  /** Resolves with the tile's output, or rejects with `signal.reason` when it aborts first. */
-  run(tile: TileInput, signal?: AbortSignal): Promise<Float32Array>;
-}
 
 /**
  * Stacks equal-shaped tiles into `[N, 3, h, w]`, runs the session once and splits the output.
@@ -86,19 +73,6 @@ export async function runTileBatch(
   return tiles.map((_, k) => data.subarray(k * outSize, (k + 1) * outSize));
 }
 
-/** Tiling options shared by {@link planUpscale} and {@link upscaleTensor}; LR pixels. */
-export interface TilingOptions {
-  /** Input tile size, a multiple of the model's alignment; default `manifest.tile`. */
-  tile?: number;
-  /** Context per side; default `manifest.margin` rounded up to the alignment (the exact minimum). */
-  overlap?: number;
-  /**
-   * Pad (replicate) images smaller than `tile` up to it, so every tile is exactly `tile × tile`. The
-   * server sets it: a fixed set of tile shapes can be warmed up and batched across requests.
-   */
-  fixedTile?: boolean;
-}
-
 /** Options of {@link upscaleTensor}. */
 export interface UpscaleOptions extends TilingOptions {
   /** Strength in [0, 1], fed to the model's `t` input. */
@@ -115,62 +89,6 @@ export interface UpscaleOptions extends TilingOptions {
   onProgress?: (done: number, total: number) => void;
   /** Aborts between tiles (queued tiles are dropped); the promise rejects with the signal's reason. */
   signal?: AbortSignal;
-}
-
-function roundUp(value: number, step: number): number {
-  return Math.ceil(value / step) * step;
-}
-
-/**
- * Plans the tiles for an image of `width`×`height` LR pixels under the model's alignment, after
- * padding to that alignment (and, with `fixedTile`, to at least one tile). Lets callers count tiles
- * (for a progress bar) before decoding.
- *
- * @throws OftsrError `bad_param` (field `tile` or `overlap`) for sizes the model cannot take.
- */
-export function planUpscale(
-  manifest: ModelManifest,
-  width: number,
-  height: number,
-  options: TilingOptions = {},
-): TilePlan {
-  const a = manifest.alignment;
-  const tile = options.tile ?? manifest.tile;
-  const overlap = options.overlap ?? roundUp(manifest.margin, a);
-  if (!Number.isInteger(tile) || tile < a || tile % a !== 0) {
-    throw new OftsrError('bad_param', `tile must be a positive multiple of ${a} (got ${tile})`, {
-      field: 'tile',
-      allowed: `a multiple of ${a}`,
-    });
-  }
-  if (!Number.isInteger(overlap) || overlap < 0 || overlap % a !== 0) {
-    throw new OftsrError('bad_param', `overlap must be a multiple of ${a} (got ${overlap})`, {
-      field: 'overlap',
-      allowed: `a multiple of ${a}`,
-    });
-  }
-  const padded = padSize(width, height, a);
-  const w = options.fixedTile ? Math.max(padded.width, tile) : padded.width;
-  const h = options.fixedTile ? Math.max(padded.height, tile) : padded.height;
-  // One tile covers the whole image: there are no seams, so the overlap plays no part.
-  if (w <= tile && h <= tile) return planTiles({ width: w, height: h, tile, overlap: 0, alignment: a });
-  if (tile <= 2 * overlap) {
-    throw new OftsrError('bad_param', `tile (${tile}) must be larger than twice the overlap (${overlap})`, {
-      field: 'tile',
-    });
-  }
-  return planTiles({ width: w, height: h, tile, overlap, alignment: a });
-}
-
-/** Copies tile `tile` (plan.tileWidth × plan.tileHeight) out of the padded CHW image into `out`. */
-function extractTile(padded: Float32Array, plan: TilePlan, tile: Tile, out: Float32Array): void {
-  const { width, height, tileWidth: tw, tileHeight: th } = plan;
-  for (let c = 0; c < CHANNELS; c++) {
-    for (let y = 0; y < th; y++) {
-      const src = (c * height + tile.y + y) * width + tile.x;
-      out.set(padded.subarray(src, src + tw), (c * th + y) * tw);
-    }
-  }
 }
 
 /**
@@ -192,12 +110,7 @@ export async function upscaleTensor(
   height: number,
   options: UpscaleOptions,
 ): Promise<Float32Array> {
-  if (rgb.length !== CHANNELS * width * height) {
-    throw new RangeError(`expected 3×${height}×${width} values, got ${rgb.length}`);
-  }
   const { manifest } = model;
-  const s = manifest.scale;
-  const plan = planUpscale(manifest, width, height, options);
   const batch = Math.max(1, Math.floor(options.batch ?? 1));
   let executor = options.executor;
   if (!executor) {
@@ -209,45 +122,10 @@ export async function upscaleTensor(
       maxDelayMs: 0,
     });
   }
-  const padded =
-    plan.width === width && plan.height === height
-      ? rgb
-      : padReplicate(rgb, CHANNELS, width, height, plan.width, plan.height);
-  const blender = new TileBlender(plan, { channels: CHANNELS, scale: s, margin: manifest.margin });
-  const { tileWidth: tw, tileHeight: th } = plan;
-  const total = plan.tiles.length;
-  const inFlight = Math.max(1, Math.floor(options.inFlight ?? batch));
-  const { signal } = options;
-  let next = 0;
-  let done = 0;
-  let failed = false;
-
-  // A small pool of workers keeps `inFlight` tiles submitted; each blends its own results.
-  const worker = async (): Promise<void> => {
-    while (!failed) {
-      signal?.throwIfAborted();
-      const tile = plan.tiles[next++];
-      if (!tile) return;
-      const lr = new Float32Array(CHANNELS * tw * th);
-      extractTile(padded, plan, tile, lr);
-      const noise = new Float32Array(CHANNELS * tw * s * th * s);
-      fillNoise(noise, options.seed, s * tile.y, s * tile.x, s * th, s * tw);
-      const out = await executor.run({ lr, noise, t: options.t, width: tw, height: th }, signal);
-      if (failed) return;
-      signal?.throwIfAborted();
-      blender.add(tile.index, out);
-      done += 1;
-      options.onProgress?.(done, total);
-    }
-  };
-  await Promise.all(
-    Array.from({ length: Math.min(inFlight, total) }, () =>
-      worker().catch((err: unknown) => {
-        failed = true;
-        throw err;
-      }),
-    ),
-  );
-  signal?.throwIfAborted();
-  return cropChw(blender.result(), CHANNELS, plan.width * s, plan.height * s, width * s, height * s);
+  const { batch: _batch, executor: _executor, inFlight, ...rest } = options;
+  return upscaleTiles(manifest, rgb, width, height, {
+    ...rest,
+    executor,
+    inFlight: Math.max(1, Math.floor(inFlight ?? batch)),
+  });
 }

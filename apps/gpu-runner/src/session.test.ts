@@ -82,6 +82,18 @@ describe('loadModel', () => {
     expect((await contractError(loadModel({ modelPath: onnxPath }))).message).toMatch(/missing input "lr"/);
   });
 
+  it('rejects a model whose ONNX metadata disagrees with its manifest', async () => {
+    const metadata = { contract: '1', version: '0.0.0-test', scale: '4', sigma_p: '0.5', alignment: '8' };
+    const { onnxPath } = writeTinyModel(
+      dir,
+      {},
+      { metadata: { ...metadata, margin: '2', tile: '32', trained: 'false' } },
+    );
+    expect((await contractError(loadModel({ modelPath: onnxPath }))).message).toMatch(
+      /metadata "margin" is "2", manifest says "8"/,
+    );
+  });
+
   it('never falls back silently when the first provider cannot load', async () => {
     const { onnxPath } = writeTinyModel(dir);
     // CUDA libraries are not installed on CPU machines, so onnxruntime refuses the provider.

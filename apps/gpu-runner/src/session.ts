@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
-import { OftsrError, parseManifest, validateModel } from '@oftsr/shared';
+import { OftsrError, parseManifest, readOnnxMetadata, validateModel } from '@oftsr/shared';
 import type { ModelManifest } from '@oftsr/shared';
 
 /** Execution providers this runner knows how to ask onnxruntime-node for. */
@@ -170,7 +170,7 @@ export async function loadModel(options: LoadModelOptions = {}): Promise<LoadedM
       continue;
     }
     try {
-      validateModel(manifest, session);
+      validateModel(manifest, session, readOnnxMetadata(model));
     } catch (err) {
       await session.release();
       if (profileDir) await rm(profileDir, { recursive: true, force: true });

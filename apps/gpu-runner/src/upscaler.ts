@@ -4,7 +4,7 @@
  * refuses work (bounded queue, readiness, draining) and turns image bytes into upscaled bytes with
  * timings. Used by the /v1/upscale route and by jobs; no HTTP types here.
  */
-import { OftsrError } from '@oftsr/shared';
+import { OftsrError, chooseTile } from '@oftsr/shared';
 import type { RequestParams } from '@oftsr/shared';
 import { MicroBatcher } from './batcher.ts';
 import type { Config } from './config.ts';
@@ -46,19 +46,8 @@ export interface UpscaleCallOptions {
   signal?: AbortSignal;
 }
 
-/**
- * The tile size the server uses for an image: the smallest configured size that holds the whole
- * (aligned) image as one tile, else the largest, so every tile has one of a few warmed shapes.
- */
-export function chooseTile(
-  tileSizes: readonly number[],
-  width: number,
-  height: number,
-  alignment: number,
-): number {
-  const side = Math.ceil(Math.max(width, height) / alignment) * alignment;
-  return tileSizes.find((t) => t >= side) ?? (tileSizes.at(-1) as number);
-}
+// The tile-size rule is shared with the browser SDK (same sizes → same padding → same pixels).
+export { chooseTile };
 
 /** The inference service; see the file comment. */
 export class Upscaler {

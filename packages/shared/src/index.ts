@@ -26,6 +26,9 @@ export { fillNoise, lowbias32, noiseAt, noiseField, noiseHash } from './noise.ts
 export { TileBlender, cropChw, padReplicate, padSize, planTiles } from './tiling.ts';
 export type { BlendOptions, PlanOptions, Rect, Tile, TilePlan } from './tiling.ts';
 
+export { chooseTile, planUpscale, upscaleTiles } from './pipeline.ts';
+export type { SignalLike, TileExecutor, TileInput, TiledUpscaleOptions, TilingOptions } from './pipeline.ts';
+
 export { pixelsToTensor, resizeBicubic, tensorToPixels } from './tensor.ts';
 export type { BitDepth, ImageTensor, PixelArray, PixelChannels, PixelFormat } from './tensor.ts';
 
@@ -40,3 +43,5 @@ export {
   validateModel,
 } from './contract.ts';
 export type { SessionLike, TensorShapes } from './contract.ts';
+
+export { readOnnxMetadata } from './onnx-metadata.ts';

@@ -5,11 +5,17 @@
 interface WebGlobals {
   URL: new (input: string) => { href: string };
   TextEncoder: new () => { encode(input: string): Uint8Array };
+  TextDecoder: new () => { decode(input: Uint8Array): string };
   crypto: { subtle: { digest(algorithm: 'SHA-256', data: Uint8Array): Promise<ArrayBuffer> } };
 }
 
 /** Web-standard globals (URL, TextEncoder, crypto.subtle); internal, not exported from index.ts. */
 export const web = globalThis as unknown as WebGlobals;
+
+/** A UTF-8 decoder. */
+export function textDecoder(): { decode(input: Uint8Array): string } {
+  return new web.TextDecoder();
+}
 
 /** Lowercase hex SHA-256 of a UTF-8 string. */
 export async function sha256Hex(text: string): Promise<string> {

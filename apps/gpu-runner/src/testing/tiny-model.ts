@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { MODEL_METADATA_KEYS } from '@oftsr/shared';
 
 type Bytes = number[];
 
@@ -61,6 +62,8 @@ const node = (op: string, inputs: string[], outputs: string[], attrs: Bytes[] = 
 export interface TinyModelOptions {
   inputNames?: [string, string, string];
   outputName?: string;
+  /** ONNX metadata_props, as export writes them (see MODEL_METADATA_KEYS in @oftsr/shared). */
+  metadata?: Record<string, string>;
 }
 
 /** The serialised ONNX model (opset 17). */
@@ -93,6 +96,7 @@ export function tinyModelBytes(options: TinyModelOptions = {}): Buffer {
     ...str(2, 'oftsr-tests'),
     ...bytes(7, graph),
     ...bytes(8, [...str(1, ''), ...int(2, 17)]),
+    ...Object.entries(options.metadata ?? {}).flatMap(([k, v]) => bytes(14, [...str(1, k), ...str(2, v)])),
   ];
   return Buffer.from(model);
 }
@@ -113,17 +117,11 @@ export function writeTinyModel(
   manifestOverrides: Record<string, unknown> = {},
   modelOptions: TinyModelOptions = {},
 ): TinyModelFiles {
-  const onnx = tinyModelBytes(modelOptions);
-  const onnxPath = join(dir, 'tiny.onnx');
-  const manifestPath = join(dir, 'tiny.json');
-  writeFileSync(onnxPath, onnx);
-  const manifest: Record<string, unknown> = {
+  const described: Record<string, unknown> = {
     contract: 1,
     name: 'tiny',
     version: '0.0.0-test',
     file: 'tiny.onnx',
-    sha256: createHash('sha256').update(onnx).digest('hex'),
-    bytes: onnx.length,
     trained: false,
     scale: 4,
     sigma_p: 0.5,
@@ -133,6 +131,16 @@ export function writeTinyModel(
     opset: 17,
     inputs: ['lr', 'noise', 't'],
     outputs: ['sr'],
+  };
+  const metadata = Object.fromEntries(MODEL_METADATA_KEYS.map((k) => [k, String(described[k])]));
+  const onnx = tinyModelBytes({ metadata, ...modelOptions });
+  const onnxPath = join(dir, 'tiny.onnx');
+  const manifestPath = join(dir, 'tiny.json');
+  writeFileSync(onnxPath, onnx);
+  const manifest: Record<string, unknown> = {
+    ...described,
+    sha256: createHash('sha256').update(onnx).digest('hex'),
+    bytes: onnx.length,
     ...manifestOverrides,
   };
   writeFileSync(manifestPath, JSON.stringify(manifest, null, 2));

@@ -1,0 +1,415 @@
+/**
+ * @oftsr/client-sdk: the oftsr student in the browser. `createUpscaler` runs it on the user's GPU
+ * (onnxruntime-web's WebGPU provider, in a dedicated worker) when it can, and in the cloud (the
+ * gpu-runner or the edge) when it cannot, or when the device fails mid-run, without the caller
+ * noticing beyond `ranOn`.
+ */
+import { OftsrError, chooseTile, parseParamsFromJson } from '@oftsr/shared';
+import type { ModelManifest, RequestParams } from '@oftsr/shared';
+import { choosePath, probeGpu, requiredBufferBytes } from './capabilities.ts';
+import type { Capabilities, ExecutionPath, GpuInfo, Preference } from './capabilities.ts';
+import { cloudUpscale } from './cloud.ts';
+import type { CloudOptions } from './cloud.ts';
+import { decodeInput, encodePng, toOutput } from './image.ts';
+import type { BlobFormat, DecodedInput, ImageInput, OutputKind, OutputTypes } from './image.ts';
+import type {
+  DeviceProvider,
+  ReadyMessage,
+  ResultMessage,
+  WorkerRequest,
+  WorkerResponse,
+} from './protocol.ts';
+
+export { choosePath, requiredBufferBytes } from './capabilities.ts';
+export type {
+  Capabilities,
+  CloudOptions,
+  ExecutionPath,
+  GpuInfo,
+  ImageInput,
+  OutputKind,
+  OutputTypes,
+  Preference,
+};
+
+/** The tile sizes the runner uses by default (`OFTSR_TILE_SIZES`): the same padding, the same pixels. */
+export const DEFAULT_TILE_SIZES: readonly number[] = [64, 128, 256];
+
+/** Options of {@link createUpscaler}. */
+export interface UpscalerOptions {
+  /** URL of the model manifest (`oftsr-student-x4.json`); the ONNX file is fetched from beside it. */
+  model: string | URL;
+  /** The cloud to fall back to; without it the SDK runs on the device only. */
+  cloud?: CloudOptions;
+  /** `auto` (default), `device` or `cloud`; see the README's fallback rules. */
+  prefer?: Preference;
+  /** URL of the bundled worker; default `worker.js` beside this module. */
+  workerUrl?: string | URL;
+  /** Base URL of onnxruntime-web's wasm files; default `ort/` beside this module. */
+  wasmPaths?: string | URL;
+  /**
+   * Try WebGPU graph capture (default false: with onnxruntime-web 1.30 on SwiftShader a replay failed
+   * in createBindGroup; a capture that fails is dropped and the tile rerun without it).
+   */
+  graphCapture?: boolean;
+  /** Tile sizes to choose from (the smallest holding the image, else the largest). */
+  tileSizes?: readonly number[];
+}
+
+/** A progress report: tiles done of total, and where the work runs now. */
+export interface Progress {
+  done: number;
+  total: number;
+  where: ExecutionPath;
+}
+
+/** Options of `upscale`. */
+export interface UpscaleOptions<K extends OutputKind = 'blob'> {
+  /** 4 (default) or 2 (the ×4 result reduced with Lanczos-3). */
+  sr?: 2 | 4;
+  /** Fidelity (0) to realism (1); default 0.5, rounded to 0.05 like the cloud. */
+  t?: number;
+  /** uint32 noise seed; default 0. Same seed → same image, on the device and in the cloud. */
+  seed?: number;
+  /** LR tile size (a multiple of 4, > 112 when the image needs several tiles); default by image size. */
+  tileSize?: number;
+  signal?: AbortSignal;
+  onProgress?: (progress: Progress) => void;
+  /** `blob` (default), `imageData` or `imageBitmap`. */
+  output?: K;
+  /** Blob format (default png) and quality 1..100 (jpeg/webp, default 85). */
+  format?: BlobFormat;
+  quality?: number;
+}
+
+/** The result of `upscale`. */
+export interface UpscaleResult<K extends OutputKind = 'blob'> {
+  image: OutputTypes[K];
+  width: number;
+  height: number;
+  /** Where the image was computed. */
+  ranOn: ExecutionPath;
+  /** Why it ran there (the path chosen, or the device failure that sent it to the cloud). */
+  reason: string;
+  /** Set when the device started and the cloud finished. */
+  fallbackFrom?: DeviceProvider;
+  tiles: number;
+  timings: { totalMs: number; inferMs?: number };
+  /** Whether WebGPU graph capture was in use (device path). */
+  graphCapture?: boolean;
+}
+
+/** Diagnostics for tests and demos. */
+export interface Diagnostics {
+  /** Whether an inference worker (and its GPU device) currently exists. */
+  workerAlive: boolean;
+  /** The loaded manifest, once the device path has loaded the model. */
+  manifest?: ModelManifest;
+  /** Whether the model bytes came from Cache Storage on the last load. */
+  modelCached?: boolean;
+  /** Why the device path is disabled for this upscaler, when it is. */
+  deviceDisabled?: string;
+}
+
+/** An upscaler; see {@link createUpscaler}. */
+export interface Upscaler {
+  upscale<K extends OutputKind = 'blob'>(
+    input: ImageInput,
+    options?: UpscaleOptions<K>,
+  ): Promise<UpscaleResult<K>>;
+  /** Probes the device and, when it will be used, loads the model and compiles a session. */
+  warmup(): Promise<Capabilities>;
+  capabilities(): Promise<Capabilities>;
+  diagnostics(): Diagnostics;
+  dispose(): Promise<void>;
+}
+
+interface DeviceWorker {
+  worker: Worker;
+  provider: DeviceProvider;
+  ready: Promise<ReadyMessage>;
+  listeners: Map<number, (msg: WorkerResponse) => void>;
+}
+
+function abortError(signal: AbortSignal): unknown {
+  return signal.reason ?? new DOMException('The upscale was aborted', 'AbortError');
+}
+
+/** Codes that are the caller's fault: the cloud would refuse them too, so no fallback. */
+const CALLER_ERRORS = new Set(['bad_param', 'bad_image', 'too_large', 'unsupported_format']);
+
+/**
+ * Creates an upscaler.
+ *
+ * @example
+ * const up = createUpscaler({ model: '/models/oftsr-student-x4.json', cloud: { runner: '/cloud' } });
+ * const { image, ranOn } = await up.upscale(file, { t: 0.7, onProgress: (p) => bar.update(p) });
+ */
+export function createUpscaler(options: UpscalerOptions): Upscaler {
+  const prefer = options.prefer ?? 'auto';
+  if (!['auto', 'device', 'cloud'].includes(prefer)) {
+    throw new OftsrError('bad_param', `prefer must be auto, device or cloud (got ${String(prefer)})`, {
+      field: 'prefer',
+    });
+  }
+  if (prefer === 'cloud' && !options.cloud) {
+    throw new OftsrError('bad_param', 'prefer: cloud needs a cloud endpoint', { field: 'cloud' });
+  }
+  const base = import.meta.url;
+  const manifestUrl = new URL(String(options.model), globalThis.location?.href ?? base).href;
+  const workerUrl = new URL(String(options.workerUrl ?? './worker.js'), base).href;
+  const wasmPaths = new URL(String(options.wasmPaths ?? './ort/'), base).href;
+  const tileSizes = [...(options.tileSizes ?? DEFAULT_TILE_SIZES)].sort((a, b) => a - b);
+  let caps: Promise<Capabilities> | undefined;
+  let device: DeviceWorker | undefined;
+  let deviceDisabled: string | undefined;
+  let manifest: ModelManifest | undefined;
+  let modelCached: boolean | undefined;
+  let nextId = 1;
+  let queue: Promise<unknown> = Promise.resolve();
+  let disposed = false;
+
+  function capabilities(): Promise<Capabilities> {
+    caps ??= probeGpu().then(({ adapter, error }) => {
+      const tile = tileSizes.at(-1) as number;
+      const chosen = choosePath({
+        prefer,
+        adapter,
+        ...(error ? { webgpuError: error } : {}),
+        cloud: !!options.cloud,
+        tile,
+      });
+      return {
+        webgpu: adapter !== null,
+        adapter,
+        ...(error ? { webgpuError: error } : {}),
+        requiredBufferBytes: requiredBufferBytes(tile),
+        cloud: !!options.cloud,
+        ...chosen,
+      };
+    });
+    return caps;
+  }
+
+  function killDevice(): void {
+    device?.worker.terminate();
+    device = undefined;
+  }
+
+  function startDevice(provider: DeviceProvider): DeviceWorker {
+    if (device && device.provider === provider) return device;
+    killDevice();
+    const worker = new Worker(workerUrl, { type: 'module', name: 'oftsr-inference' });
+    const listeners = new Map<number, (msg: WorkerResponse) => void>();
+    worker.onmessage = (event: MessageEvent<WorkerResponse>) => listeners.get(event.data.id)?.(event.data);
+    const id = nextId++;
+    const ready = new Promise<ReadyMessage>((resolve, reject) => {
+      worker.onerror = (event) =>
+        reject(new OftsrError('internal', `the inference worker failed: ${event.message}`));
+      listeners.set(id, (msg) => {
+        listeners.delete(id);
+        if (msg.type === 'ready') resolve(msg);
+        else if (msg.type === 'error')
+          reject(new OftsrError(msg.code === 'device' ? 'internal' : (msg.code as 'internal'), msg.message));
+      });
+    });
+    const request: WorkerRequest = {
+      type: 'init',
+      id,
+      manifestUrl,
+      wasmPaths,
+      provider,
+      graphCapture: options.graphCapture ?? false,
+    };
+    worker.postMessage(request);
+    const created: DeviceWorker = { worker, provider, ready, listeners };
+    ready.then(
+      (msg) => {
+        manifest = msg.manifest;
+        modelCached = msg.cached;
+      },
+      () => undefined,
+    );
+    device = created;
+    return created;
+  }
+
+  function runOnDevice(
+    dw: DeviceWorker,
+    image: DecodedInput,
+    params: RequestParams,
+    tile: number,
+    signal: AbortSignal | undefined,
+    onTile: (done: number, total: number) => void,
+  ): Promise<ResultMessage> {
+    return new Promise<ResultMessage>((resolve, reject) => {
+      const id = nextId++;
+      const onAbort = (): void => {
+        // Terminating the worker stops the tile in flight at once and frees its GPU device.
+        dw.listeners.delete(id);
+        if (device === dw) killDevice();
+        reject(abortError(signal as AbortSignal));
+      };
+      if (signal?.aborted) return onAbort();
+      signal?.addEventListener('abort', onAbort, { once: true });
+      dw.listeners.set(id, (msg) => {
+        if (msg.type === 'progress') return onTile(msg.done, msg.total);
+        dw.listeners.delete(id);
+        signal?.removeEventListener('abort', onAbort);
+        if (msg.type === 'result') resolve(msg);
+        else if (msg.type === 'error') {
+          const code = CALLER_ERRORS.has(msg.code) ? (msg.code as 'bad_param') : 'internal';
+          reject(
+            Object.assign(new OftsrError(code, msg.message), { deviceFailure: !CALLER_ERRORS.has(msg.code) }),
+          );
+        }
+      });
+      const pixels = new Uint8ClampedArray(image.pixels);
+      const request: WorkerRequest = {
+        type: 'upscale',
+        id,
+        pixels,
+        width: image.width,
+        height: image.height,
+        alpha: image.alpha,
+        sr: params.sr as 2 | 4,
+        t: params.t,
+        seed: params.seed,
+        tile,
+      };
+      dw.worker.postMessage(request, [pixels.buffer]);
+    });
+  }
+
+  async function upscaleOnce<K extends OutputKind>(
+    input: ImageInput,
+    opts: UpscaleOptions<K>,
+  ): Promise<UpscaleResult<K>> {
+    if (disposed) throw new OftsrError('unavailable', 'this upscaler was disposed');
+    const start = performance.now();
+    const params = parseParamsFromJson({ sr: opts.sr ?? 4, t: opts.t ?? 0.5, seed: opts.seed ?? 0 });
+    const kind = (opts.output ?? 'blob') as K;
+    const format = opts.format ?? 'png';
+    const quality = opts.quality ?? 85;
+    const { signal } = opts;
+    signal?.throwIfAborted();
+    if (
+      opts.tileSize !== undefined &&
+      (!Number.isInteger(opts.tileSize) || opts.tileSize < 4 || opts.tileSize % 4 !== 0)
+    ) {
+      throw new OftsrError('bad_param', `tileSize must be a positive multiple of 4 (got ${opts.tileSize})`, {
+        field: 'tileSize',
+      });
+    }
+    const image = await decodeInput(input, signal);
+    signal?.throwIfAborted();
+    const c = await capabilities();
+    let where: ExecutionPath = deviceDisabled && c.path !== 'cloud' && options.cloud ? 'cloud' : c.path;
+    let reason = where === c.path ? c.reason : `device disabled (${deviceDisabled}); using the cloud`;
+    let lastDone = 0;
+    let total = 1;
+    const report = (done: number, t: number): void => {
+      total = t;
+      lastDone = Math.max(lastDone, done);
+      opts.onProgress?.({ done: lastDone, total, where });
+    };
+    let fallbackFrom: DeviceProvider | undefined;
+
+    if (where !== 'cloud') {
+      const provider: DeviceProvider = where;
+      try {
+        const dw = startDevice(provider);
+        const ready = await new Promise<ReadyMessage>((resolve, reject) => {
+          const onAbort = (): void => reject(abortError(signal as AbortSignal));
+          signal?.addEventListener('abort', onAbort, { once: true });
+          dw.ready.then(resolve, (err: unknown) =>
+            reject(Object.assign(err instanceof Error ? err : new Error(String(err)), { loadFailure: true })),
+          );
+        });
+        const tile =
+          opts.tileSize ?? chooseTile(tileSizes, image.width, image.height, ready.manifest.alignment);
+        report(0, 1);
+        const result = await runOnDevice(dw, image, params, tile, signal, report);
+        const out = await toOutput(kind, result, format, quality);
+        return {
+          image: out,
+          width: result.width,
+          height: result.height,
+          ranOn: provider,
+          reason,
+          tiles: total,
+          timings: { totalMs: performance.now() - start, inferMs: result.inferMs },
+          graphCapture: result.graphCapture,
+        };
+      } catch (err) {
+        if (signal?.aborted) throw abortError(signal);
+        const loadFailure = (err as { loadFailure?: boolean }).loadFailure === true;
+        const deviceFailure = loadFailure || (err as { deviceFailure?: boolean }).deviceFailure === true;
+        if (!deviceFailure || !options.cloud) throw err;
+        const message = err instanceof Error ? err.message : String(err);
+        killDevice();
+        if (loadFailure) deviceDisabled = `the model failed to load on ${provider}: ${message}`;
+        fallbackFrom = provider;
+        where = 'cloud';
+        reason = `${provider} failed (${message}); finished in the cloud`;
+      }
+    }
+
+    report(lastDone, total);
+    const bytes = image.blob ?? (await encodePng(image));
+    const cloud = await cloudUpscale(
+      options.cloud as CloudOptions,
+      { bytes, ...(image.url ? { url: image.url } : {}) },
+      params,
+      signal,
+    );
+    report(total, total);
+    const out = await toOutput(kind, { blob: cloud.blob }, format, quality);
+    return {
+      image: out,
+      width: cloud.width || image.width * params.sr,
+      height: cloud.height || image.height * params.sr,
+      ranOn: 'cloud',
+      reason,
+      ...(fallbackFrom ? { fallbackFrom } : {}),
+      tiles: total,
+      timings: { totalMs: performance.now() - start },
+    };
+  }
+
+  return {
+    upscale<K extends OutputKind = 'blob'>(
+      input: ImageInput,
+      opts: UpscaleOptions<K> = {},
+    ): Promise<UpscaleResult<K>> {
+      // One image at a time on the device; the next starts when this one settles.
+      const run = queue.then(() => upscaleOnce(input, opts));
+      queue = run.catch(() => undefined);
+      return run;
+    },
+    async warmup() {
+      const c = await capabilities();
+      if (c.path !== 'cloud' && !deviceDisabled) {
+        try {
+          await startDevice(c.path).ready;
+        } catch (err) {
+          if (!options.cloud) throw err;
+          killDevice();
+          deviceDisabled = `the model failed to load on ${c.path}: ${err instanceof Error ? err.message : String(err)}`;
+        }
+      }
+      return c;
+    },
+    capabilities,
+    diagnostics: () => ({
+      workerAlive: device !== undefined,
+      ...(manifest ? { manifest } : {}),
+      ...(modelCached === undefined ? {} : { modelCached }),
+      ...(deviceDisabled ? { deviceDisabled } : {}),
+    }),
+    async dispose() {
+      disposed = true;
+      killDevice();
+    },
+  };
+}

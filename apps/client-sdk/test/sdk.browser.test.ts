@@ -1,0 +1,346 @@
+/**
+ * The SDK in real headless Chromium (Debian's package, driven by playwright-core): WebGPU runs on the
+ * SwiftShader adapter (--enable-unsafe-webgpu), a second browser has no adapter at all. The cloud is
+ * a real local runner (onnxruntime-node, CPU) behind the test server's `/cloud/` proxy. SwiftShader
+ * emulates a GPU on the CPU, so images stay tiny (a 64² tile takes ~10 s here).
+ */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RUNNER_TOKEN, ROOT, freePort, startRunner, stop } from '../../../scripts/stack.ts';
+import type { Runner } from '../../../scripts/stack.ts';
+import { buildSdk } from '../scripts/build.ts';
+import { startServer } from '../scripts/serve.ts';
+import type { StaticServer } from '../scripts/serve.ts';
+import { CHROMIUM, chromiumPresent, launch } from './browser.ts';
+import type * as SdkModule from '../src/index.ts';
+
+type Sdk = typeof SdkModule;
+
+if (!chromiumPresent) {
+  console.warn(
+    `client-sdk browser tests skipped: ${CHROMIUM} is missing (bin/setup installs Debian's chromium)`,
+  );
+}
+
+/** Largest allowed difference, in 8-bit levels, between the device and the cloud for one seed. */
+const LEVELS = 2;
+
+/** In-page helpers, installed into every page: a PNG of a fixed pattern, and pixel comparison. */
+const PAGE_HELPERS = `
+  window.patternPng = async (w, h) => {
+    const px = new Uint8ClampedArray(w * h * 4);
+    for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) {
+      const i = (y * w + x) * 4;
+      const disc = (x - w / 2) ** 2 + (y - h / 2) ** 2 < (Math.min(w, h) / 3) ** 2;
+      px[i] = Math.round(255 * x / (w - 1)); px[i + 1] = disc ? 230 : Math.round(255 * y / (h - 1));
+      px[i + 2] = x % 4 < 2 ? 40 : 200; px[i + 3] = 255;
+    }
+    const c = new OffscreenCanvas(w, h); c.getContext('2d').putImageData(new ImageData(px, w, h), 0, 0);
+    return c.convertToBlob({ type: 'image/png' });
+  };
+  window.sdk = () => import('/sdk/index.js');
+  window.maxDiff = (a, b) => { let m = 0; for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i])); return m; };
+`;
+
+async function openPage(browser: Browser, server: StaticServer): Promise<Page> {
+  const page = await browser.newPage();
+  page.on('pageerror', (err) => console.warn('pageerror:', err.message));
+  await page.addInitScript(PAGE_HELPERS);
+  await page.goto(`${server.url}/blank.html`);
+  return page;
+}
+
+describe.skipIf(!chromiumPresent)('client-sdk in Chromium', () => {
+  let runner: Runner | undefined;
+  let server: StaticServer;
+  let gpuBrowser: Browser;
+  let plainBrowser: Browser;
+  let tampered: string;
+
+  beforeAll(async () => {
+    const port = await freePort();
+    const started = Promise.all([
+      startRunner(port, {
+        OFTSR_TILE_SIZES: '64,128',
+        OFTSR_MAX_BATCH: '1',
+        OFTSR_AUTH_TOKENS: RUNNER_TOKEN,
+      }),
+      buildSdk(),
+    ]);
+    [runner] = await started;
+    // A manifest whose hash does not match the model: the device load must fail, the cloud finish.
+    tampered = join(tmpdir(), `oftsr-sdk-tampered-${process.pid}`);
+    mkdirSync(tampered, { recursive: true });
+    const manifest = JSON.parse(readFileSync(join(ROOT, 'models/oftsr-student-x4.json'), 'utf8'));
+    writeFileSync(
+      join(tampered, 'm.json'),
+      JSON.stringify({ ...manifest, sha256: '0'.repeat(64), file: 'm.onnx' }),
+    );
+    writeFileSync(join(tampered, 'm.onnx'), readFileSync(join(ROOT, 'models/oftsr-student-x4.onnx')));
+    server = await startServer({
+      cloudUrl: runner.url,
+      cloudToken: RUNNER_TOKEN,
+      mounts: { '/tampered/': tampered },
+    });
+    [gpuBrowser, plainBrowser] = await Promise.all([launch(true), launch(false)]);
+  }, 240_000);
+
+  afterAll(async () => {
+    await gpuBrowser?.close();
+    await plainBrowser?.close();
+    await server?.close();
+    await stop(runner?.proc);
+  });
+
+  // Device (WebGPU), then the same call in the cloud; both decoded to RGBA in the page.
+  let devicePixels: number[] = [];
+
+  it('runs the real student on WebGPU and matches onnxruntime-node (the runner) within 2 levels', async () => {
+    const page = await openPage(gpuBrowser, server);
+    const r = await page.evaluate(async (levels) => {
+      const { createUpscaler } = await (window as unknown as { sdk(): Promise<Sdk> }).sdk();
+      const w = window as unknown as {
+        patternPng(w: number, h: number): Promise<Blob>;
+        maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number;
+      };
+      const png = await w.patternPng(48, 40);
+      const device = createUpscaler({ model: '/models/oftsr-student-x4.json', prefer: 'device' });
+      const cloud = createUpscaler({
+        model: '/models/oftsr-student-x4.json',
+        prefer: 'cloud',
+        cloud: { runner: '/cloud/' },
+      });
+      const caps = await device.capabilities();
+      const progress: unknown[] = [];
+      const a = await device.upscale(png, {
+        t: 0.7,
+        seed: 7,
+        output: 'imageData',
+        onProgress: (p: unknown) => progress.push(p),
+      });
+      const b = await cloud.upscale(png, { t: 0.7, seed: 7, output: 'imageData' });
+      const c = await cloud.upscale(png, { t: 0.7, seed: 8, output: 'imageData' });
+      await device.dispose();
+      return {
+        caps,
+        progress,
+        levels,
+        a: { ranOn: a.ranOn, w: a.width, h: a.height, gc: a.graphCapture },
+        b: { ranOn: b.ranOn, w: b.width, h: b.height },
+        diff: w.maxDiff(a.image.data, b.image.data),
+        otherSeed: w.maxDiff(b.image.data, c.image.data),
+        pixels: Array.from(a.image.data),
+      };
+    }, LEVELS);
+    expect(r.caps.webgpu).toBe(true);
+    expect(r.caps.adapter.architecture).toBe('swiftshader');
+    expect(r.a).toMatchObject({ ranOn: 'webgpu', w: 192, h: 160 });
+    expect(r.b).toMatchObject({ ranOn: 'cloud', w: 192, h: 160 });
+    expect(r.diff).toBeLessThanOrEqual(LEVELS);
+    expect(r.progress.at(-1)).toEqual({ done: 1, total: 1, where: 'webgpu' });
+    devicePixels = r.pixels;
+    console.info(`device vs runner: max diff ${r.diff} levels; seed 7 vs 8 in the cloud: ${r.otherSeed}`);
+    await page.close();
+  }, 180_000);
+
+  it('aborts mid-tile on WebGPU promptly, terminating the worker (and with it its GPU memory)', async () => {
+    const page = await openPage(gpuBrowser, server);
+    const r = await page.evaluate(async () => {
+      const { createUpscaler } = await (window as unknown as { sdk(): Promise<Sdk> }).sdk();
+      const w = window as unknown as { patternPng(w: number, h: number): Promise<Blob> };
+      const up = createUpscaler({ model: '/models/oftsr-student-x4.json', prefer: 'device' });
+      await up.warmup();
+      const aliveBefore = up.diagnostics().workerAlive;
+      const controller = new AbortController();
+      const events: number[] = [];
+      const run = up.upscale(await w.patternPng(48, 40), {
+        signal: controller.signal,
+        onProgress: (p: { done: number }) => events.push(p.done),
+      });
+      await new Promise((r) => setTimeout(r, 1500));
+      const t0 = performance.now();
+      controller.abort(new DOMException('stop', 'AbortError'));
+      const error = await run.then(
+        () => 'resolved',
+        (e: Error) => e.name,
+      );
+      const abortMs = performance.now() - t0;
+      const eventsAtAbort = events.length;
+      await new Promise((r) => setTimeout(r, 1000));
+      return {
+        aliveBefore,
+        aliveAfter: up.diagnostics().workerAlive,
+        error,
+        abortMs,
+        eventsAtAbort,
+        eventsLater: events.length,
+        events,
+      };
+    });
+    expect(r.aliveBefore).toBe(true);
+    expect(r.error).toBe('AbortError');
+    expect(r.abortMs).toBeLessThan(500);
+    expect(r.aliveAfter).toBe(false);
+    expect(r.eventsLater).toBe(r.eventsAtAbort);
+    expect(r.events.every((d) => d === 0)).toBe(true);
+    await page.close();
+  }, 120_000);
+
+  it('without WebGPU the same call completes through the real runner, with the same pixels', async () => {
+    const page = await openPage(plainBrowser, server);
+    const before = server.requests.filter((r) => r.startsWith('POST /cloud/')).length;
+    const r = await page.evaluate(async () => {
+      const { createUpscaler } = await (window as unknown as { sdk(): Promise<Sdk> }).sdk();
+      const w = window as unknown as { patternPng(w: number, h: number): Promise<Blob> };
+      const up = createUpscaler({ model: '/models/oftsr-student-x4.json', cloud: { runner: '/cloud/' } });
+      const caps = await up.capabilities();
+      const progress: unknown[] = [];
+      const res = await up.upscale(await w.patternPng(48, 40), {
+        t: 0.7,
+        seed: 7,
+        output: 'imageData',
+        onProgress: (p: unknown) => progress.push(p),
+      });
+      return { caps, ranOn: res.ranOn, reason: res.reason, progress, pixels: Array.from(res.image.data) };
+    });
+    expect(r.caps).toMatchObject({ webgpu: false, path: 'cloud' });
+    expect(r.ranOn).toBe('cloud');
+    expect(r.reason).toMatch(/no WebGPU/);
+    expect(r.progress.at(-1)).toEqual({ done: 1, total: 1, where: 'cloud' });
+    expect(server.requests.filter((q) => q.startsWith('POST /cloud/')).length).toBe(before + 1);
+    let diff = 0;
+    for (let i = 0; i < r.pixels.length; i++)
+      diff = Math.max(diff, Math.abs((r.pixels[i] as number) - (devicePixels[i] ?? -99)));
+    expect(diff).toBeLessThanOrEqual(LEVELS);
+    await page.close();
+  }, 120_000);
+
+  it('finishes in the cloud when the model fails its hash check', async () => {
+    const page = await openPage(plainBrowser, server);
+    const r = await page.evaluate(async () => {
+      const { createUpscaler } = await (window as unknown as { sdk(): Promise<Sdk> }).sdk();
+      const w = window as unknown as { patternPng(w: number, h: number): Promise<Blob> };
+      const up = createUpscaler({
+        model: '/tampered/m.json',
+        prefer: 'device',
+        cloud: { runner: '/cloud/' },
+      });
+      const res = await up.upscale(await w.patternPng(24, 20), { output: 'blob' });
+      return {
+        ranOn: res.ranOn,
+        reason: res.reason,
+        fallbackFrom: res.fallbackFrom,
+        type: res.image.type,
+        w: res.width,
+        diag: up.diagnostics(),
+      };
+    });
+    expect(r).toMatchObject({ ranOn: 'cloud', fallbackFrom: 'wasm', type: 'image/png', w: 96 });
+    expect(r.reason).toMatch(/does not match its manifest/);
+    expect(r.diag.deviceDisabled).toMatch(/failed to load/);
+    await page.close();
+  }, 120_000);
+
+  it('on the wasm provider: monotone progress over several tiles, Cache Storage reuse, prompt abort', async () => {
+    const page = await openPage(plainBrowser, server);
+    const r = await page.evaluate(async () => {
+      const { createUpscaler } = await (window as unknown as { sdk(): Promise<Sdk> }).sdk();
+      const w = window as unknown as { patternPng(w: number, h: number): Promise<Blob> };
+      const png = await w.patternPng(200, 40);
+      const up = createUpscaler({ model: '/models/oftsr-student-x4.json', prefer: 'device' });
+      const progress: { done: number; total: number; where: string }[] = [];
+      const res = await up.upscale(png, {
+        tileSize: 160,
+        output: 'imageBitmap',
+        onProgress: (p: never) => progress.push(p),
+      });
+      const cachedFirst = up.diagnostics().modelCached;
+      await up.dispose();
+      const again = createUpscaler({ model: '/models/oftsr-student-x4.json', prefer: 'device' });
+      await again.warmup();
+      const cachedSecond = again.diagnostics().modelCached;
+      const controller = new AbortController();
+      const events: number[] = [];
+      const t0 = { v: 0 };
+      const run = again.upscale(png, {
+        tileSize: 160,
+        signal: controller.signal,
+        onProgress: (p: { done: number }) => {
+          events.push(p.done);
+          if (p.done === 1) {
+            t0.v = performance.now();
+            controller.abort();
+          }
+        },
+      });
+      const error = await run.then(
+        () => 'resolved',
+        (e: Error) => e.name,
+      );
+      const abortMs = performance.now() - t0.v;
+      await new Promise((r) => setTimeout(r, 1500));
+      return {
+        ranOn: res.ranOn,
+        bitmap: [res.image.width, res.image.height],
+        progress,
+        cachedFirst,
+        cachedSecond,
+        error,
+        abortMs,
+        events,
+        alive: again.diagnostics().workerAlive,
+      };
+    });
+    expect(r.ranOn).toBe('wasm');
+    expect(r.bitmap).toEqual([800, 160]);
+    expect(r.progress.map((p) => p.done)).toEqual([0, 1, 2]);
+    expect(r.progress.every((p) => p.total === 2 || p.done === 0)).toBe(true);
+    expect(r.cachedSecond).toBe(true);
+    expect(r.error).toBe('AbortError');
+    expect(r.abortMs).toBeLessThan(500);
+    expect(r.events).toEqual([0, 1]);
+    expect(r.alive).toBe(false);
+    await page.close();
+  }, 180_000);
+
+  it('the demo page renders a result (screenshot)', async () => {
+    const page = await plainBrowser.newPage();
+    await page.goto(`${server.url}/?prefer=cloud`);
+    await page.waitForFunction(() => document.getElementById('status')?.textContent === 'pick an image');
+    const png = await page.evaluate(async () => {
+      const c = new OffscreenCanvas(40, 32);
+      const ctx = c.getContext('2d') as OffscreenCanvasRenderingContext2D;
+      const g = ctx.createLinearGradient(0, 0, 40, 32);
+      g.addColorStop(0, '#c33');
+      g.addColorStop(1, '#33c');
+      ctx.fillStyle = g;
+      ctx.fillRect(0, 0, 40, 32);
+      ctx.fillStyle = '#fff';
+      ctx.fillRect(12, 8, 16, 16);
+      const bytes = new Uint8Array(await (await c.convertToBlob({ type: 'image/png' })).arrayBuffer());
+      return Array.from(bytes);
+    });
+    await page.setInputFiles('#file', { name: 'test.png', mimeType: 'image/png', buffer: Buffer.from(png) });
+    await page.selectOption('#prefer', 'cloud');
+    await page.click('#go');
+    await page.waitForFunction(
+      () => document.body.dataset.state === 'done' || document.body.dataset.state === 'failed',
+      null,
+      { timeout: 60_000 },
+    );
+    const status = await page.textContent('#status');
+    expect(status).toMatch(/160×128 on cloud in \d+ ms/);
+    const shot = join(tmpdir(), 'oftsr-demo.png');
+    const bytes = await page.screenshot({ path: shot, fullPage: true });
+    expect(bytes.length).toBeGreaterThan(5000);
+    const size = await page.evaluate(
+      () => (document.getElementById('after') as HTMLImageElement).naturalWidth,
+    );
+    expect(size).toBe(160);
+    console.info(`demo screenshot: ${shot}`);
+    await page.close();
+  }, 120_000);
+});

@@ -1,0 +1,171 @@
+// Drives the client SDK (apps/client-sdk, issue #6) in headless Chromium with WebGPU off, for the
+// end-to-end test of its cloud path through the edge. The SDK is bundled by its own build script
+// (apps/client-sdk/scripts/build.ts → dist/). The test page and the bundle are served under the
+// edge's own origin through Playwright's request routing, so the SDK's requests to the edge are
+// same-origin: this checks the SDK ↔ edge wire, not CORS (the edge sends no CORS headers; a page
+// on another origin goes through a same-origin proxy such as the demo server's /cloud/).
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { extname, join, normalize, sep } from 'node:path';
+import type * as Playwright from 'playwright-core';
+import { ROOT } from '../scripts/stack.ts';
+
+const SDK_DIR = join(ROOT, 'apps/client-sdk');
+const SDK_ENTRY = join(SDK_DIR, 'src/index.ts');
+const SDK_BUILD = join(SDK_DIR, 'scripts/build.ts');
+const require = createRequire(join(SDK_DIR, 'package.json'));
+
+/** Chromium for Playwright: OFTSR_CHROMIUM, else Debian's package (bin/setup installs it). */
+export function chromiumPath(): string | undefined {
+  const candidates = [process.env.OFTSR_CHROMIUM, '/usr/bin/chromium', '/usr/bin/chromium-browser'];
+  return candidates.find((p): p is string => p !== undefined && p !== '' && existsSync(p));
+}
+
+function resolvable(name: string): boolean {
+  try {
+    require.resolve(name);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Why the SDK test cannot run here, or undefined when it can. */
+export function sdkUnavailable(): string | undefined {
+  if (!existsSync(SDK_ENTRY) || !existsSync(SDK_BUILD)) {
+    return 'apps/client-sdk has no src/index.ts or scripts/build.ts yet (issue #6)';
+  }
+  if (!/export function createUpscaler/.test(readFileSync(SDK_ENTRY, 'utf8'))) {
+    return 'the SDK does not export createUpscaler yet (issue #6)';
+  }
+  if (!resolvable('playwright-core') || !resolvable('esbuild')) {
+    return 'playwright-core or esbuild is not installed (run bin/setup)';
+  }
+  if (chromiumPath() === undefined) return 'no Chromium found (bin/setup installs it; or set OFTSR_CHROMIUM)';
+  return undefined;
+}
+
+const TYPES: Record<string, string> = {
+  '.js': 'text/javascript',
+  '.mjs': 'text/javascript',
+  '.wasm': 'application/wasm',
+  '.json': 'application/json',
+  '.map': 'application/json',
+  '.onnx': 'application/octet-stream',
+};
+
+/** A file under `dir` named by a URL path tail, or undefined (never outside `dir`). */
+function fileUnder(dir: string, tail: string): string | undefined {
+  const path = normalize(join(dir, decodeURIComponent(tail)));
+  return path.startsWith(dir + sep) && existsSync(path) ? path : undefined;
+}
+
+// Runs in the page (a string, so the test runner's transforms never touch it).
+const PAGE_SCRIPT = `
+window.runCloud = async ({ sourceUrl, referenceUrl, t }) => {
+  const sdk = await import('/__e2e/sdk/index.js');
+  const up = sdk.createUpscaler({
+    model: '/__e2e/models/oftsr-student-x4.json',
+    cloud: { edge: location.origin },
+    prefer: 'auto',
+    workerUrl: '/__e2e/sdk/worker.js',
+    wasmPaths: '/__e2e/sdk/ort/',
+  });
+  const caps = await up.capabilities();
+  const result = await up.upscale(sourceUrl, { sr: 4, t, seed: 0, output: 'imageData' });
+  const bitmap = await createImageBitmap(await (await fetch(referenceUrl)).blob(),
+    { premultiplyAlpha: 'none', colorSpaceConversion: 'none' });
+  const ctx = new OffscreenCanvas(bitmap.width, bitmap.height).getContext('2d', { willReadFrequently: true });
+  ctx.drawImage(bitmap, 0, 0);
+  const ref = ctx.getImageData(0, 0, bitmap.width, bitmap.height, { colorSpace: 'srgb' }).data;
+  const got = result.image.data;
+  let max = 0, sum = 0;
+  for (let i = 0; i < got.length; i++) { const d = Math.abs(got[i] - ref[i]); sum += d; if (d > max) max = d; }
+  await up.dispose();
+  return {
+    ranOn: result.ranOn, reason: result.reason, webgpu: caps.webgpu,
+    width: result.width, height: result.height, refWidth: bitmap.width, refHeight: bitmap.height,
+    maxAbsDiff: got.length === ref.length ? max : 255, meanAbsDiff: got.length === ref.length ? sum / got.length : 255,
+  };
+};`;
+
+/** What the page reports back. */
+export interface SdkRun {
+  ranOn: string;
+  reason: string;
+  webgpu: boolean;
+  width: number;
+  height: number;
+  refWidth: number;
+  refHeight: number;
+  maxAbsDiff: number;
+  meanAbsDiff: number;
+}
+
+/**
+ * In headless Chromium without WebGPU: `createUpscaler({ cloud: { edge } })`, then
+ * `upscale('<edge>/<sample>', { sr: 4, t, output: 'imageData' })`, compared in the page with
+ * `reference` (the runner's PNG for the same parameters) decoded by the same browser.
+ */
+export async function upscaleInChromium(options: {
+  edgeUrl: string;
+  sample: string;
+  original: Uint8Array;
+  t: number;
+  reference: Uint8Array;
+}): Promise<SdkRun> {
+  const build = (await import(SDK_BUILD)) as { buildSdk(): Promise<string> };
+  const dist = await build.buildSdk();
+  const { chromium } = (await import(require.resolve('playwright-core'))) as typeof Playwright;
+  const browser = await chromium.launch({
+    executablePath: chromiumPath(),
+    args: ['--no-sandbox', '--disable-unsafe-webgpu', '--disable-gpu', '--disable-dev-shm-usage'],
+  });
+  const base = options.edgeUrl.replace(/\/$/, '');
+  const logs: string[] = [];
+  try {
+    const page = await browser.newPage();
+    page.on('console', (m) => logs.push(m.text()));
+    page.on('pageerror', (e) => logs.push(String(e)));
+    await page.route(`${base}/__e2e/**`, async (route) => {
+      const path = new URL(route.request().url()).pathname;
+      const file = path.startsWith('/__e2e/sdk/')
+        ? fileUnder(dist, path.slice('/__e2e/sdk/'.length))
+        : path.startsWith('/__e2e/models/')
+          ? fileUnder(join(ROOT, 'models'), path.slice('/__e2e/models/'.length))
+          : undefined;
+      if (path === '/__e2e/reference.png') {
+        await route.fulfill({ contentType: 'image/png', body: Buffer.from(options.reference) });
+      } else if (path === '/__e2e/index.html') {
+        await route.fulfill({ contentType: 'text/html', body: '<!doctype html><title>oftsr e2e</title>' });
+      } else if (file !== undefined) {
+        await route.fulfill({
+          contentType: TYPES[extname(file)] ?? 'application/octet-stream',
+          body: readFileSync(file),
+        });
+      } else {
+        await route.fulfill({ status: 404 });
+      }
+    });
+    // The bare CDN URL (no query) is the original image, as a site would serve it; with a query the
+    // request goes to the real edge.
+    await page.route(
+      (url) => url.origin === base && url.pathname === `/${options.sample}` && url.search === '',
+      (route) => route.fulfill({ contentType: 'image/png', body: Buffer.from(options.original) }),
+    );
+    await page.addInitScript(`
+      Object.defineProperty(Navigator.prototype, 'gpu', { get: () => undefined, configurable: true });
+      ${PAGE_SCRIPT}`);
+    await page.goto(`${base}/__e2e/index.html`);
+    const args = JSON.stringify({
+      sourceUrl: `${base}/${options.sample}`,
+      referenceUrl: `${base}/__e2e/reference.png`,
+      t: options.t,
+    });
+    return (await page.evaluate(`window.runCloud(${args})`)) as SdkRun;
+  } catch (err) {
+    throw new Error(`${(err as Error).message}\nbrowser log:\n${logs.join('\n')}`, { cause: err });
+  } finally {
+    await browser.close();
+  }
+}

@@ -1,0 +1,127 @@
+import { describe, expect, it } from 'vitest';
+import { OftsrError } from './errors.ts';
+import { parseManifest } from './contract.ts';
+import { noiseField } from './noise.ts';
+import { chooseTile, planUpscale, upscaleTiles } from './pipeline.ts';
+import type { TileExecutor, TileInput } from './pipeline.ts';
+import sample from '../testdata/sample-manifest.json' with { type: 'json' };
+
+// A manifest with a small receptive field, so exact tiling fits in small images.
+const manifest = parseManifest({ ...sample, alignment: 4, margin: 2, tile: 16 });
+
+/**
+ * A stand-in model with a known receptive field of ±1 LR pixel: each output pixel is the mean of its
+ * LR 3×3 neighbourhood (edges clamped to the tile, like a padded conv) plus t × its noise.
+ */
+function boxModel(calls: TileInput[] = []): TileExecutor {
+  return {
+    async run(tile) {
+      calls.push(tile);
+      const { width: w, height: h } = tile;
+      const W = 4 * w;
+      const H = 4 * h;
+      const out = new Float32Array(3 * W * H);
+      for (let c = 0; c < 3; c++) {
+        for (let v = 0; v < H; v++) {
+          for (let u = 0; u < W; u++) {
+            const x = Math.floor(u / 4);
+            const y = Math.floor(v / 4);
+            let sum = 0;
+            for (let dy = -1; dy <= 1; dy++)
+              for (let dx = -1; dx <= 1; dx++) {
+                const xx = Math.min(w - 1, Math.max(0, x + dx));
+                const yy = Math.min(h - 1, Math.max(0, y + dy));
+                sum += tile.lr[(c * h + yy) * w + xx] as number;
+              }
+            const i = (c * H + v) * W + u;
+            out[i] = sum / 9 + tile.t * (tile.noise[i] as number);
+          }
+        }
+      }
+      return out;
+    },
+  };
+}
+
+function ramp(width: number, height: number): Float32Array {
+  const rgb = new Float32Array(3 * width * height);
+  for (let i = 0; i < rgb.length; i++) rgb[i] = Math.sin(i * 0.37);
+  return rgb;
+}
+
+describe('chooseTile', () => {
+  it('picks the smallest size holding the aligned image, else the largest', () => {
+    expect(chooseTile([64, 128, 256], 48, 40, 4)).toBe(64);
+    expect(chooseTile([64, 128, 256], 65, 10, 4)).toBe(128);
+    expect(chooseTile([64, 128, 256], 1000, 10, 4)).toBe(256);
+  });
+});
+
+describe('planUpscale', () => {
+  it('pads to one fixed tile when asked', () => {
+    const plan = planUpscale(manifest, 10, 6, { tile: 16, fixedTile: true });
+    expect([plan.width, plan.height, plan.tiles.length]).toEqual([16, 16, 1]);
+  });
+  it('rejects tiles the model cannot take', () => {
+    expect(() => planUpscale(manifest, 64, 64, { tile: 6 })).toThrow(OftsrError);
+    expect(() => planUpscale(manifest, 64, 64, { tile: 8, overlap: 4 })).toThrow(/twice the overlap/);
+  });
+});
+
+describe('upscaleTiles', () => {
+  it('tiled output equals the one-tile output, with the noise at output coordinates', async () => {
+    const [w, h] = [37, 22];
+    const rgb = ramp(w, h);
+    const calls: TileInput[] = [];
+    const tiled = await upscaleTiles(manifest, rgb, w, h, {
+      t: 0.5,
+      seed: 3,
+      tile: 16,
+      executor: boxModel(calls),
+    });
+    const whole = await upscaleTiles(manifest, rgb, w, h, {
+      t: 0.5,
+      seed: 3,
+      tile: 40,
+      executor: boxModel(),
+    });
+    expect(calls.length).toBeGreaterThan(2);
+    expect(calls[0]?.noise).toEqual(noiseField(3, 0, 0, 64, 64));
+    let maxDiff = 0;
+    for (let i = 0; i < whole.length; i++)
+      maxDiff = Math.max(maxDiff, Math.abs((tiled[i] as number) - (whole[i] as number)));
+    expect(tiled.length).toBe(3 * 4 * w * 4 * h);
+    expect(maxDiff).toBeLessThan(1e-5);
+  });
+
+  it('reports monotone progress and stops when aborted', async () => {
+    const seen: number[] = [];
+    await upscaleTiles(manifest, ramp(37, 22), 37, 22, {
+      t: 0,
+      seed: 0,
+      tile: 16,
+      executor: boxModel(),
+      onProgress: (done) => seen.push(done),
+    });
+    expect(seen).toEqual(seen.map((_, i) => i + 1));
+    const controller = new AbortController();
+    const calls: TileInput[] = [];
+    const inner = boxModel(calls);
+    const executor: TileExecutor = {
+      run: async (tile, signal) => {
+        if (calls.length === 1) controller.abort(new Error('stop'));
+        return inner.run(tile, signal);
+      },
+    };
+    await expect(
+      upscaleTiles(manifest, ramp(37, 22), 37, 22, {
+        t: 0,
+        seed: 0,
+        tile: 16,
+        executor,
+        signal: controller.signal,
+      }),
+    ).rejects.toThrow('stop');
+    expect(calls.length).toBe(2);
+  });
+});

@@ -1,0 +1,208 @@
+/**
+ * The tiled upscaling driver every runtime shares: pad → plan tiles → (tile + its noise) → executor →
+ * blend → crop, on CHW float32 RGB in [-1, 1]. Model calls go through a {@link TileExecutor}, so
+ * the runner (onnxruntime-node, micro-batched) and the browser SDK (onnxruntime-web in a worker)
+ * differ only there, and the same seed gives the same image on both.
+ */
+import { OftsrError } from './errors.ts';
+import type { ModelManifest } from './contract.ts';
+import { fillNoise } from './noise.ts';
+import { TileBlender, cropChw, padReplicate, padSize, planTiles } from './tiling.ts';
+import type { Tile, TilePlan } from './tiling.ts';
+
+/** The model always sees RGB. */
+const CHANNELS = 3;
+
+/** What the driver needs of an abort signal (a DOM/Node `AbortSignal` fits; no lib types here). */
+export interface SignalLike {
+  readonly aborted: boolean;
+  readonly reason?: unknown;
+  throwIfAborted(): void;
+}
+
+/** One tile's model inputs: CHW LR pixels, the noise of its output window, and its strength. */
+export interface TileInput {
+  /** `3 × height × width`, in [-1, 1]. */
+  lr: Float32Array;
+  /** `3 × scale·height × scale·width`. */
+  noise: Float32Array;
+  t: number;
+  /** LR tile size. */
+  width: number;
+  height: number;
+}
+
+/** Where the driver sends each tile. Implementations may batch tiles across callers. */
+export interface TileExecutor {
+  /** Resolves with the tile's output, or rejects with `signal.reason` when it aborts first. */
+  run(tile: TileInput, signal?: SignalLike): Promise<Float32Array>;
+}
+
+/** Tiling options of {@link planUpscale} and {@link upscaleTiles}; LR pixels. */
+export interface TilingOptions {
+  /** Input tile size, a multiple of the model's alignment; default `manifest.tile`. */
+  tile?: number;
+  /** Context per side; default `manifest.margin` rounded up to the alignment (the exact minimum). */
+  overlap?: number;
+  /**
+   * Pad (replicate) images smaller than `tile` up to it, so every tile is exactly `tile × tile`: a
+   * fixed set of tile shapes can be warmed up, batched, or compiled once (fixed-shape sessions).
+   */
+  fixedTile?: boolean;
+}
+
+/** Options of {@link upscaleTiles}. */
+export interface TiledUpscaleOptions extends TilingOptions {
+  /** Strength in [0, 1], fed to the model's `t` input. */
+  t: number;
+  /** uint32 seed of the noise field. */
+  seed: number;
+  /** Runs the tiles. */
+  executor: TileExecutor;
+  /** Tiles submitted at once (bounds memory: each holds its noise); default 1. */
+  inFlight?: number;
+  /** Called after each tile with (tiles done, tiles total). */
+  onProgress?: (done: number, total: number) => void;
+  /** Aborts between tiles (queued tiles are dropped); the promise rejects with the signal's reason. */
+  signal?: SignalLike;
+}
+
+function roundUp(value: number, step: number): number {
+  return Math.ceil(value / step) * step;
+}
+
+/**
+ * The tile size a fixed set of sizes gives an image: the smallest that holds the whole (aligned)
+ * image as one tile, else the largest, so every tile has one of a few warmed shapes. The runner
+ * uses it with `OFTSR_TILE_SIZES`; the SDK with the same default list, so both pad alike.
+ *
+ * @example chooseTile([64, 128, 256], 48, 40, 4) // 64
+ */
+export function chooseTile(
+  tileSizes: readonly number[],
+  width: number,
+  height: number,
+  alignment: number,
+): number {
+  const side = Math.ceil(Math.max(width, height) / alignment) * alignment;
+  return tileSizes.find((t) => t >= side) ?? (tileSizes.at(-1) as number);
+}
+
+/**
+ * Plans the tiles for an image of `width`×`height` LR pixels under the model's alignment, after
+ * padding to that alignment (and, with `fixedTile`, to at least one tile). Lets callers count tiles
+ * (for a progress bar) before decoding.
+ *
+ * @throws OftsrError `bad_param` (field `tile` or `overlap`) for sizes the model cannot take.
+ */
+export function planUpscale(
+  manifest: ModelManifest,
+  width: number,
+  height: number,
+  options: TilingOptions = {},
+): TilePlan {
+  const a = manifest.alignment;
+  const tile = options.tile ?? manifest.tile;
+  const overlap = options.overlap ?? roundUp(manifest.margin, a);
+  if (!Number.isInteger(tile) || tile < a || tile % a !== 0) {
+    throw new OftsrError('bad_param', `tile must be a positive multiple of ${a} (got ${tile})`, {
+      field: 'tile',
+      allowed: `a multiple of ${a}`,
+    });
+  }
+  if (!Number.isInteger(overlap) || overlap < 0 || overlap % a !== 0) {
+    throw new OftsrError('bad_param', `overlap must be a multiple of ${a} (got ${overlap})`, {
+      field: 'overlap',
+      allowed: `a multiple of ${a}`,
+    });
+  }
+  const padded = padSize(width, height, a);
+  const w = options.fixedTile ? Math.max(padded.width, tile) : padded.width;
+  const h = options.fixedTile ? Math.max(padded.height, tile) : padded.height;
+  // One tile covers the whole image: there are no seams, so the overlap plays no part.
+  if (w <= tile && h <= tile) return planTiles({ width: w, height: h, tile, overlap: 0, alignment: a });
+  if (tile <= 2 * overlap) {
+    throw new OftsrError('bad_param', `tile (${tile}) must be larger than twice the overlap (${overlap})`, {
+      field: 'tile',
+    });
+  }
+  return planTiles({ width: w, height: h, tile, overlap, alignment: a });
+}
+
+/** Copies tile `tile` (plan.tileWidth × plan.tileHeight) out of the padded CHW image into `out`. */
+function extractTile(padded: Float32Array, plan: TilePlan, tile: Tile, out: Float32Array): void {
+  const { width, height, tileWidth: tw, tileHeight: th } = plan;
+  for (let c = 0; c < CHANNELS; c++) {
+    for (let y = 0; y < th; y++) {
+      const src = (c * height + tile.y + y) * width + tile.x;
+      out.set(padded.subarray(src, src + tw), (c * th + y) * tw);
+    }
+  }
+}
+
+/**
+ * Upscales a CHW float32 RGB image in [-1, 1] by the model's scale (×4), one executor call per tile.
+ *
+ * Every tile gets the noise of its own output window (`noiseField(seed, 4·y, 4·x, 4·h, 4·w)` in
+ * padded-image output coordinates), so the result does not depend on tile order or batching.
+ *
+ * @returns CHW float32, `3 × 4·height × 4·width`, in [-1, 1].
+ * @throws OftsrError `bad_param` for bad tiling options; whatever the executor throws; the signal's
+ *   reason when aborted.
+ * @example
+ * const sr = await upscaleTiles(manifest, rgb, 64, 48, { t: 0.5, seed: 0, executor });
+ */
+export async function upscaleTiles(
+  manifest: ModelManifest,
+  rgb: Float32Array,
+  width: number,
+  height: number,
+  options: TiledUpscaleOptions,
+): Promise<Float32Array> {
+  if (rgb.length !== CHANNELS * width * height) {
+    throw new RangeError(`expected 3×${height}×${width} values, got ${rgb.length}`);
+  }
+  const s = manifest.scale;
+  const plan = planUpscale(manifest, width, height, options);
+  const { executor, signal } = options;
+  const padded =
+    plan.width === width && plan.height === height
+      ? rgb
+      : padReplicate(rgb, CHANNELS, width, height, plan.width, plan.height);
+  const blender = new TileBlender(plan, { channels: CHANNELS, scale: s, margin: manifest.margin });
+  const { tileWidth: tw, tileHeight: th } = plan;
+  const total = plan.tiles.length;
+  const inFlight = Math.max(1, Math.floor(options.inFlight ?? 1));
+  let next = 0;
+  let done = 0;
+  let failed = false;
+
+  // A small pool of workers keeps `inFlight` tiles submitted; each blends its own results.
+  const worker = async (): Promise<void> => {
+    while (!failed) {
+      signal?.throwIfAborted();
+      const tile = plan.tiles[next++];
+      if (!tile) return;
+      const lr = new Float32Array(CHANNELS * tw * th);
+      extractTile(padded, plan, tile, lr);
+      const noise = new Float32Array(CHANNELS * tw * s * th * s);
+      fillNoise(noise, options.seed, s * tile.y, s * tile.x, s * th, s * tw);
+      const out = await executor.run({ lr, noise, t: options.t, width: tw, height: th }, signal);
+      if (failed) return;
+      signal?.throwIfAborted();
+      blender.add(tile.index, out);
+      done += 1;
+      options.onProgress?.(done, total);
+    }
+  };
+  await Promise.all(
+    Array.from({ length: Math.min(inFlight, total) }, () =>
+      worker().catch((err: unknown) => {
+        failed = true;
+        throw err;
+      }),
+    ),
+  );
+  signal?.throwIfAborted();
+  return cropChw(blender.result(), CHANNELS, plan.width * s, plan.height * s, width * s, height * s);
+}
