@@ -10,7 +10,7 @@
  *   npm run bench:edge     → bench/edge/results.json + bench/edge/RESULTS.md
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg } from 'node:os';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
@@ -25,6 +25,7 @@ import {
   startRunner,
   stop,
 } from '../../scripts/stack.ts';
+import { machineInfo, percentile, round } from '../stats.ts';
 
 const OUT_DIR = fileURLToPath(new URL('./', import.meta.url));
 const TOKEN = 'e2e-runner-token-0123456789';
@@ -33,12 +34,6 @@ const LOAD_SECONDS = Number(process.env.BENCH_LOAD_SECONDS ?? 10);
 const LOAD_CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 8);
 const MISSES = Number(process.env.BENCH_MISSES ?? 8);
 const SAMPLE = 'landscape-192x128.png';
-
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? NaN;
-}
-const round = (v: number, d = 2): number => Math.round(v * 10 ** d) / 10 ** d;
 
 async function timed(url: string, init?: RequestInit): Promise<{ ms: number; res: Response; bytes: number }> {
   const t0 = performance.now();
@@ -103,9 +98,7 @@ try {
   const results = {
     date: new Date().toISOString(),
     machine: {
-      cpu: cpus()[0]?.model ?? 'unknown',
-      cores: cpus().length,
-      node: process.version,
+      ...machineInfo(),
       loadAverage1mBefore: round(loadBefore),
     },
     modelVersion: MODEL_VERSION,

@@ -11,13 +11,14 @@
  *   (POOL_PHASE_S=25 POOL_RATE_FACTOR=2.5 POOL_MAX_RATE=30 POOL_THREADS=1 to change the shape)
  */
 import { writeFileSync } from 'node:fs';
-import { cpus, loadavg } from 'node:os';
+import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { format, resolveConfig } from 'prettier';
 import sharp from 'sharp';
 import { patternPixels } from '../../apps/gpu-runner/src/testing/fixtures.ts';
 import { freePort, RUNNER_TOKEN, startRunner, stop, type Runner } from '../../scripts/stack.ts';
 import { startDispatcher } from './dispatcher.ts';
+import { machineInfo, percentile, round } from '../stats.ts';
 
 const OUT_DIR = fileURLToPath(new URL('./', import.meta.url));
 const PHASE_S = Number(process.env.POOL_PHASE_S ?? 25);
@@ -42,12 +43,6 @@ const RUNNER_ENV = {
   OFTSR_MAX_BATCH: '4',
   OFTSR_MAX_QUEUE: String(MAX_QUEUE),
 };
-
-const round = (v: number, d = 1): number => Math.round(v * 10 ** d) / 10 ** d;
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? NaN;
-}
 
 const inputs = await Promise.all(
   SIZES.map(([w, h]) =>
@@ -81,26 +76,26 @@ const now = (): number => (performance.now() - t0) / 1000;
 
 async function addRunner(): Promise<void> {
   const started = performance.now();
-  events.push({ t_s: round(now()), event: 'start_requested' });
+  events.push({ t_s: round(now(), 1), event: 'start_requested' });
   const runner = await startRunner(await freePort(), RUNNER_ENV, 180_000);
   runners.push(runner);
   dispatcher.add(runner.url);
   const ms = Math.round(performance.now() - started);
-  events.push({ t_s: round(now()), event: 'joined', runner: runner.url, ms });
-  console.error(`[${round(now())} s] runner ${runner.url} joined after ${ms} ms`);
+  events.push({ t_s: round(now(), 1), event: 'joined', runner: runner.url, ms });
+  console.error(`[${round(now(), 1)} s] runner ${runner.url} joined after ${ms} ms`);
 }
 
 async function removeRunner(): Promise<void> {
   const runner = runners.pop();
   if (runner === undefined) return;
   const started = performance.now();
-  events.push({ t_s: round(now()), event: 'drain_started', runner: runner.url });
+  events.push({ t_s: round(now(), 1), event: 'drain_started', runner: runner.url });
   await dispatcher.remove(runner.url);
   await stop(runner.proc, 'SIGTERM', 30_000);
   stopped.push(runner);
   const ms = Math.round(performance.now() - started);
-  events.push({ t_s: round(now()), event: 'removed', runner: runner.url, ms });
-  console.error(`[${round(now())} s] runner ${runner.url} drained and stopped after ${ms} ms`);
+  events.push({ t_s: round(now(), 1), event: 'removed', runner: runner.url, ms });
+  console.error(`[${round(now(), 1)} s] runner ${runner.url} drained and stopped after ${ms} ms`);
 }
 
 async function send(k: number): Promise<Sample> {
@@ -161,7 +156,7 @@ try {
   const timeline: { t_s: number; runners: number; inflight: number }[] = [];
   const sampler = setInterval(() => {
     const s = dispatcher.stats();
-    timeline.push({ t_s: round(now()), runners: s.runners, inflight: s.inflight });
+    timeline.push({ t_s: round(now(), 1), runners: s.runners, inflight: s.inflight });
   }, 1_000);
   let sent = 0;
   while (now() < durationS && sent < maxRequests) {
@@ -197,8 +192,8 @@ try {
       ok_per_s: round(ok.length / BUCKET_S, 2),
       share_429: round(inB.filter((s) => s.status === 429).length / Math.max(1, inB.length), 3),
       errors: inB.filter((s) => s.status !== 200 && s.status !== 429).length,
-      p50_ms: ok.length > 0 ? round(percentile(ok, 50)) : null,
-      p95_ms: ok.length > 0 ? round(percentile(ok, 95)) : null,
+      p50_ms: ok.length > 0 ? round(percentile(ok, 50), 1) : null,
+      p95_ms: ok.length > 0 ? round(percentile(ok, 95), 1) : null,
     });
   }
   // Per-phase summary (the steady part: the phase minus its first 5 s).
@@ -214,8 +209,8 @@ try {
       ok_per_s: round(ok.length / span, 2),
       share_429: round(inP.filter((s) => s.status === 429).length / Math.max(1, inP.length), 3),
       errors: inP.filter((s) => s.status !== 200 && s.status !== 429).length,
-      p50_ms: ok.length > 0 ? round(percentile(ok, 50)) : null,
-      p95_ms: ok.length > 0 ? round(percentile(ok, 95)) : null,
+      p50_ms: ok.length > 0 ? round(percentile(ok, 50), 1) : null,
+      p95_ms: ok.length > 0 ? round(percentile(ok, 95), 1) : null,
     };
   });
   const statuses: Record<string, number> = {};
@@ -223,9 +218,7 @@ try {
   const results = {
     date: new Date().toISOString(),
     machine: {
-      cpu: cpus()[0]?.model ?? 'unknown',
-      cores: cpus().length,
-      node: process.version,
+      ...machineInfo(),
       load_1m_before: round(loadBefore, 2),
       load_1m_after: round(loadavg()[0] ?? 0, 2),
     },
@@ -269,7 +262,7 @@ try {
     '| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |',
     ...phases.map(
       (p) =>
-        `| ${p.phase} | ${p.target_runners} | ${p.window_s} | ${p.sent} | ${p.ok_per_s} | ${round(p.share_429 * 100)} % | ${p.errors} | ${p.p50_ms ?? '—'} | ${p.p95_ms ?? '—'} |`,
+        `| ${p.phase} | ${p.target_runners} | ${p.window_s} | ${p.sent} | ${p.ok_per_s} | ${round(p.share_429 * 100, 1)} % | ${p.errors} | ${p.p50_ms ?? '—'} | ${p.p95_ms ?? '—'} |`,
     ),
     '',
     '## Pool events',
@@ -287,7 +280,7 @@ try {
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     ...buckets.map(
       (b) =>
-        `| ${b.t_s} | ${b.runners ?? '—'} | ${b.sent} | ${b.ok_per_s} | ${round(b.share_429 * 100)} % | ${b.errors} | ${b.p50_ms ?? '—'} | ${b.p95_ms ?? '—'} |`,
+        `| ${b.t_s} | ${b.runners ?? '—'} | ${b.sent} | ${b.ok_per_s} | ${round(b.share_429 * 100, 1)} % | ${b.errors} | ${b.p50_ms ?? '—'} | ${b.p95_ms ?? '—'} |`,
     ),
     '',
     '## Reading it',

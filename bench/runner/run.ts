@@ -8,11 +8,11 @@
  *   npm run bench:runner            → bench/runner/results.json + bench/runner/RESULTS.md
  */
 import { writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { startRunner } from '../../apps/gpu-runner/src/testing/runner-process.ts';
 import { patternPixels } from '../../apps/gpu-runner/src/testing/fixtures.ts';
+import { machineInfo, percentile, round } from '../stats.ts';
 
 const TOKEN = 'bench-token-0123456789abcdef';
 const MAX_QUEUE = 16;
@@ -23,13 +23,6 @@ async function image(size: number): Promise<Buffer> {
     .png()
     .toBuffer();
 }
-
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? NaN;
-}
-
-const round = (v: number, d = 2) => Math.round(v * 10 ** d) / 10 ** d;
 
 const runner = await startRunner(
   {
@@ -189,7 +182,7 @@ try {
 
   const results = {
     date: new Date().toISOString(),
-    machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, node: process.version },
+    machine: machineInfo(),
     runner: {
       provider: 'cpu',
       max_queue: MAX_QUEUE,
