@@ -178,39 +178,39 @@ try {
   await Promise.all(changes);
   clearInterval(sampler);
 
+  /** Throughput, 429 share, errors and latency of the samples sent within one window of `seconds`. */
+  const windowStats = (inW: typeof samples, seconds: number) => {
+    const ok = inW.filter((s) => s.status === 200).map((s) => s.ms);
+    return {
+      sent: inW.length,
+      ok: ok.length,
+      ok_per_s: round(ok.length / seconds, 2),
+      share_429: round(inW.filter((s) => s.status === 429).length / Math.max(1, inW.length), 3),
+      errors: inW.filter((s) => s.status !== 200 && s.status !== 429).length,
+      p50_ms: ok.length > 0 ? round(percentile(ok, 50), 1) : null,
+      p95_ms: ok.length > 0 ? round(percentile(ok, 95), 1) : null,
+    };
+  };
   // Per-bucket series.
   const buckets = [];
   for (let b = 0; b * BUCKET_S < durationS; b++) {
     const inB = samples.filter((s) => s.sentS >= b * BUCKET_S && s.sentS < (b + 1) * BUCKET_S);
-    const ok = inB.filter((s) => s.status === 200).map((s) => s.ms);
     const tl = timeline.filter((x) => x.t_s >= b * BUCKET_S && x.t_s < (b + 1) * BUCKET_S);
     buckets.push({
       t_s: `${b * BUCKET_S}-${(b + 1) * BUCKET_S}`,
       runners: tl.length > 0 ? Math.max(...tl.map((x) => x.runners)) : undefined,
-      sent: inB.length,
-      ok: ok.length,
-      ok_per_s: round(ok.length / BUCKET_S, 2),
-      share_429: round(inB.filter((s) => s.status === 429).length / Math.max(1, inB.length), 3),
-      errors: inB.filter((s) => s.status !== 200 && s.status !== 429).length,
-      p50_ms: ok.length > 0 ? round(percentile(ok, 50), 1) : null,
-      p95_ms: ok.length > 0 ? round(percentile(ok, 95), 1) : null,
+      ...windowStats(inB, BUCKET_S),
     });
   }
   // Per-phase summary (the steady part: the phase minus its first 5 s).
   const phases = SCHEDULE.map((n, p) => {
     const inP = samples.filter((s) => s.sentS >= p * PHASE_S + BUCKET_S && s.sentS < (p + 1) * PHASE_S);
-    const ok = inP.filter((s) => s.status === 200).map((s) => s.ms);
-    const span = PHASE_S - BUCKET_S;
+    const { ok: _ok, ...stats } = windowStats(inP, PHASE_S - BUCKET_S);
     return {
       phase: p + 1,
       target_runners: n,
       window_s: `${p * PHASE_S + BUCKET_S}-${(p + 1) * PHASE_S}`,
-      sent: inP.length,
-      ok_per_s: round(ok.length / span, 2),
-      share_429: round(inP.filter((s) => s.status === 429).length / Math.max(1, inP.length), 3),
-      errors: inP.filter((s) => s.status !== 200 && s.status !== 429).length,
-      p50_ms: ok.length > 0 ? round(percentile(ok, 50), 1) : null,
-      p95_ms: ok.length > 0 ? round(percentile(ok, 95), 1) : null,
+      ...stats,
     };
   });
   const statuses: Record<string, number> = {};
