@@ -91,6 +91,17 @@ it('thousands of random query strings: never a 5xx, never an uncaught exception'
   expect(statuses.get(400) ?? 0).toBeGreaterThan(0);
 }, 120_000);
 
+// Found by the property below in CI: names of Object.prototype members must be plain misses.
+it.each(['valueOf', 'toString', 'constructor', '__proto__', 'hasOwnProperty'])(
+  'a source named like an Object.prototype member (/%s) is a 404, not a 5xx',
+  async (name) => {
+    const res = await call(`/fuzz/${name}?sr=4`);
+    expect(res.status).toBe(404);
+    const body = (await res.json()) as { error: { code: string } };
+    expect(body.error.code).toBeTypeOf('string');
+  },
+);
+
 it('random paths and query strings (fc.webPath): never a 5xx', async () => {
   await fc.assert(
     fc.asyncProperty(fc.webPath(), fc.webQueryParameters(), async (path, query) => {

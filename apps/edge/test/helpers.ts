@@ -56,6 +56,8 @@ export function fakeRunner(
 export function fakeOrigin(files: Record<string, Uint8Array | (() => Response)>): HostHandler {
   return (_req, url) => {
     const name = decodeURIComponent(url.pathname.split('/').pop() ?? '');
+    // Own keys only: a path like `/valueOf` must be a 404, not Object.prototype.valueOf.
+    if (!Object.hasOwn(files, name)) return new Response('not found', { status: 404 });
     const file = files[name];
     if (file === undefined) return new Response('not found', { status: 404 });
     if (typeof file === 'function') return file();
@@ -74,7 +76,7 @@ export function mockFetch(hosts: Record<string, HostHandler>): Record<string, Ca
     const url = new URL(req.url);
     const body = new Uint8Array(await req.clone().arrayBuffer());
     (calls[url.host] ??= []).push({ url, method: req.method, headers: req.headers, body });
-    const handler = hosts[url.host];
+    const handler = Object.hasOwn(hosts, url.host) ? hosts[url.host] : undefined;
     if (handler === undefined) throw new TypeError(`network error: ${url.host} unreachable`);
     if (init?.signal?.aborted) throw init.signal.reason;
     const answer = handler(req, url);

@@ -53,7 +53,9 @@ function forEachLengthField(
  * @throws {OftsrError} `model_contract` when the bytes are not a well-formed protobuf message.
  */
 export function readOnnxMetadata(model: Uint8Array): Record<string, string> {
-  const out: Record<string, string> = {};
+  // Entries first, then `fromEntries`: a key such as `__proto__` becomes an own property instead
+  // of replacing the record's prototype.
+  const entries: [string, string][] = [];
   forEachLengthField(model, (field, start, end) => {
     if (field !== MODEL_METADATA_PROPS) return;
     let key = '';
@@ -64,7 +66,7 @@ export function readOnnxMetadata(model: Uint8Array): Record<string, string> {
       if (f === 1) key = decoder.decode(entry.subarray(s, e));
       else if (f === 2) value = decoder.decode(entry.subarray(s, e));
     });
-    out[key] = value;
+    entries.push([key, value]);
   });
-  return out;
+  return Object.fromEntries(entries);
 }
