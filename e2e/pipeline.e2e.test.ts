@@ -167,7 +167,7 @@ describe.skipIf(skip)('the whole stack: edge (wrangler dev) → runner (CPU) →
   const sdkMissing = sdkUnavailable();
   if (sdkMissing !== undefined) console.warn(`e2e: SDK test skipped: ${sdkMissing}`);
   it.skipIf(sdkMissing !== undefined)(
-    'SDK in Chromium with WebGPU off → cloud path through the edge = the runner directly (pixels)',
+    'SDK in Chromium, WebGPU off, page on another origin → cloud path through the edge (CORS) = the runner directly',
     async () => {
       const t = 0.6;
       const runnerRes = await fetch(`${stack!.runner!.url}/v1/upscale?sr=4&t=${t}&format=png`, {
@@ -186,6 +186,10 @@ describe.skipIf(skip)('the whole stack: edge (wrangler dev) → runner (CPU) →
       });
       expect(result.webgpu).toBe(false);
       expect(result.ranOn, result.reason).toBe('cloud');
+      // Cross-origin for real: the page is not on the edge's origin, and the browser let it read
+      // the edge's answer because the edge allowed it.
+      expect(result.pageOrigin).not.toBe(new URL(stack!.edge.url).origin);
+      expect(result.edgeAnswers).toEqual([{ status: 200, allowOrigin: '*' }]);
       expect([result.width, result.height]).toEqual([768, 512]);
       expect([result.refWidth, result.refHeight]).toEqual([768, 512]);
       // Both PNGs decoded by the same browser without colour conversion; the runner is deterministic,

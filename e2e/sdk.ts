@@ -1,10 +1,12 @@
 // Drives the client SDK (apps/client-sdk, issue #6) in headless Chromium with WebGPU off, for the
 // end-to-end test of its cloud path through the edge. The SDK is bundled by its own build script
-// (apps/client-sdk/scripts/build.ts → dist/). The test page and the bundle are served under the
-// edge's own origin through Playwright's request routing, so the SDK's requests to the edge are
-// same-origin: this checks the SDK ↔ edge wire, not CORS (the edge sends no CORS headers; a page
-// on another origin goes through a same-origin proxy such as the demo server's /cloud/).
+// (apps/client-sdk/scripts/build.ts → dist/). The test page, the bundle and the model come from a
+// real server on another origin than the real edge, as on a customer's site: the SDK's requests to
+// the edge are cross-origin and pass only through the edge's CORS answer (CORS_ALLOW_ORIGINS).
 import { existsSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { once } from 'node:events';
 import { createRequire } from 'node:module';
 import { extname, join, normalize, sep } from 'node:path';
 import type * as Playwright from 'playwright-core';
@@ -62,11 +64,11 @@ function fileUnder(dir: string, tail: string): string | undefined {
 
 // Runs in the page (a string, so the test runner's transforms never touch it).
 const PAGE_SCRIPT = `
-window.runCloud = async ({ sourceUrl, referenceUrl, t }) => {
+window.runCloud = async ({ edgeUrl, sourceUrl, referenceUrl, t }) => {
   const sdk = await import('/__e2e/sdk/index.js');
   const up = sdk.createUpscaler({
     model: '/__e2e/models/oftsr-student-x4.json',
-    cloud: { edge: location.origin },
+    cloud: { edge: edgeUrl },
     prefer: 'auto',
     workerUrl: '/__e2e/sdk/worker.js',
     wasmPaths: '/__e2e/sdk/ort/',
@@ -89,6 +91,43 @@ window.runCloud = async ({ sourceUrl, referenceUrl, t }) => {
   };
 };`;
 
+/**
+ * The customer's site: a real HTTP server on another loopback port than the edge, so another
+ * origin in the same address space (Chromium's local-network checks keep a page on a public
+ * origin from reaching loopback at all). It serves the page, the SDK bundle, the model and the
+ * reference image under `/__e2e/`.
+ */
+async function serveCustomerSite(
+  dist: string,
+  reference: Uint8Array,
+): Promise<{ origin: string; close(): Promise<void> }> {
+  const server = createServer((req, res) => {
+    const path = new URL(req.url ?? '/', 'http://site').pathname;
+    const file = path.startsWith('/__e2e/sdk/')
+      ? fileUnder(dist, path.slice('/__e2e/sdk/'.length))
+      : path.startsWith('/__e2e/models/')
+        ? fileUnder(join(ROOT, 'models'), path.slice('/__e2e/models/'.length))
+        : undefined;
+    if (path === '/__e2e/reference.png') {
+      res.writeHead(200, { 'content-type': 'image/png' }).end(Buffer.from(reference));
+    } else if (path === '/__e2e/index.html') {
+      res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><title>oftsr e2e</title>');
+    } else if (file !== undefined) {
+      res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream' });
+      res.end(readFileSync(file));
+    } else {
+      res.writeHead(404).end();
+    }
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  return {
+    origin: `http://127.0.0.1:${port}`,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
+
 /** What the page reports back. */
 export interface SdkRun {
   ranOn: string;
@@ -100,6 +139,10 @@ export interface SdkRun {
   refHeight: number;
   maxAbsDiff: number;
   meanAbsDiff: number;
+  /** Where the page was served from (not the edge's origin). */
+  pageOrigin: string;
+  /** The edge's answers to the page's requests, as the browser saw them. */
+  edgeAnswers: { status: number; allowOrigin: string | null }[];
 }
 
 /**
@@ -122,50 +165,54 @@ export async function upscaleInChromium(options: {
     args: ['--no-sandbox', '--disable-unsafe-webgpu', '--disable-gpu', '--disable-dev-shm-usage'],
   });
   const base = options.edgeUrl.replace(/\/$/, '');
+  const site = await serveCustomerSite(dist, options.reference);
+  const PAGE_ORIGIN = site.origin;
   const logs: string[] = [];
   try {
     const page = await browser.newPage();
     page.on('console', (m) => logs.push(m.text()));
     page.on('pageerror', (e) => logs.push(String(e)));
-    await page.route(`${base}/__e2e/**`, async (route) => {
-      const path = new URL(route.request().url()).pathname;
-      const file = path.startsWith('/__e2e/sdk/')
-        ? fileUnder(dist, path.slice('/__e2e/sdk/'.length))
-        : path.startsWith('/__e2e/models/')
-          ? fileUnder(join(ROOT, 'models'), path.slice('/__e2e/models/'.length))
-          : undefined;
-      if (path === '/__e2e/reference.png') {
-        await route.fulfill({ contentType: 'image/png', body: Buffer.from(options.reference) });
-      } else if (path === '/__e2e/index.html') {
-        await route.fulfill({ contentType: 'text/html', body: '<!doctype html><title>oftsr e2e</title>' });
-      } else if (file !== undefined) {
-        await route.fulfill({
-          contentType: TYPES[extname(file)] ?? 'application/octet-stream',
-          body: readFileSync(file),
-        });
-      } else {
-        await route.fulfill({ status: 404 });
-      }
-    });
-    // The bare CDN URL (no query) is the original image, as a site would serve it; with a query the
-    // request goes to the real edge.
+    page.on('requestfailed', (r) => logs.push(`request failed: ${r.url()} ${r.failure()?.errorText ?? ''}`));
+    // The bare CDN URL (no query) is the original image, as a site's CDN would serve it (public,
+    // readable from any page); with a query the request goes to the real edge.
     await page.route(
       (url) => url.origin === base && url.pathname === `/${options.sample}` && url.search === '',
-      (route) => route.fulfill({ contentType: 'image/png', body: Buffer.from(options.original) }),
+      (route) =>
+        route.fulfill({
+          contentType: 'image/png',
+          headers: { 'access-control-allow-origin': '*' },
+          body: Buffer.from(options.original),
+        }),
     );
+    const edgeAnswers: { status: number; allowOrigin: string | null }[] = [];
+    page.on('response', (res) => {
+      const url = new URL(res.url());
+      if (url.origin === base && url.search !== '') {
+        edgeAnswers.push({
+          status: res.status(),
+          allowOrigin: res.headers()['access-control-allow-origin'] ?? null,
+        });
+      }
+    });
     await page.addInitScript(`
       Object.defineProperty(Navigator.prototype, 'gpu', { get: () => undefined, configurable: true });
       ${PAGE_SCRIPT}`);
-    await page.goto(`${base}/__e2e/index.html`);
+    await page.goto(`${PAGE_ORIGIN}/__e2e/index.html`);
     const args = JSON.stringify({
+      edgeUrl: base,
       sourceUrl: `${base}/${options.sample}`,
-      referenceUrl: `${base}/__e2e/reference.png`,
+      referenceUrl: `${PAGE_ORIGIN}/__e2e/reference.png`,
       t: options.t,
     });
-    return (await page.evaluate(`window.runCloud(${args})`)) as SdkRun;
+    const run = (await page.evaluate(`window.runCloud(${args})`)) as Omit<
+      SdkRun,
+      'pageOrigin' | 'edgeAnswers'
+    >;
+    return { ...run, pageOrigin: PAGE_ORIGIN, edgeAnswers };
   } catch (err) {
     throw new Error(`${(err as Error).message}\nbrowser log:\n${logs.join('\n')}`, { cause: err });
   } finally {
     await browser.close();
+    await site.close();
   }
 }

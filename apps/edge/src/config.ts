@@ -27,6 +27,8 @@ export interface EdgeConfig {
   signingKeys: readonly string[];
   /** Preset name → query string (validated by the shared schema when used). */
   presets: ReadonlyMap<string, string>;
+  /** Pages that may read responses cross-origin: any (`*`), these origins, or none (undefined). */
+  corsOrigins?: '*' | readonly string[];
 }
 
 function configError(name: string, message: string): OftsrError {
@@ -92,12 +94,40 @@ function parseOrigin(value: string | undefined): URL | undefined {
   return url;
 }
 
+function parseCorsOrigins(value: string | undefined): '*' | string[] | undefined {
+  if (value === undefined || value.trim() === '') return undefined;
+  if (value.trim() === '*') return '*';
+  return value.split(',').map((entry) => {
+    const text = entry.trim();
+    let origin: string;
+    try {
+      origin = new URL(text).origin;
+    } catch (cause) {
+      throw new OftsrError(
+        'internal',
+        `configuration CORS_ALLOW_ORIGINS: ${JSON.stringify(text)} is not a URL`,
+        {
+          cause,
+        },
+      );
+    }
+    // A browser sends the bare origin; anything longer could never match and hides a typo.
+    if (origin === 'null' || origin !== text.replace(/\/$/, '')) {
+      throw configError(
+        'CORS_ALLOW_ORIGINS',
+        `${JSON.stringify(text)} is not an origin (scheme://host[:port])`,
+      );
+    }
+    return origin;
+  });
+}
+
 const cache = new WeakMap<object, EdgeConfig>();
 
 /**
  * Reads and validates the configuration from the Worker's bindings (memoised per `env` object).
  * Defaults: 16 MiB / 4 MP sources, 3 redirects, 30 s runner timeout, AVIF up to 4 MP outputs,
- * fallback `serve` with a 60 s TTL, signing `off`.
+ * fallback `serve` with a 60 s TTL, signing `off`, no CORS.
  *
  * @throws {OftsrError} `internal` (500) naming the misconfigured variable.
  */
@@ -132,6 +162,8 @@ export function readConfig(env: Bindings): EdgeConfig {
       .filter((k) => k !== ''),
     presets: parsePresets(env.PRESETS),
   };
+  const corsOrigins = parseCorsOrigins(env.CORS_ALLOW_ORIGINS);
+  if (corsOrigins !== undefined) config.corsOrigins = corsOrigins;
   if (config.signingMode !== 'off' && config.signingKeys.length === 0) {
     throw configError(
       'SIGNING_KEYS',

@@ -1,6 +1,7 @@
 import { errorStatus, OftsrError, toErrorBody } from '@oftsr/shared';
 import { Hono } from 'hono';
 import type { Bindings } from './bindings.ts';
+import { cors } from './middleware/cors.ts';
 import { requestId, type RequestIdVariables } from './middleware/request-id.ts';
 import { signature, type SignatureVariables } from './middleware/signature.ts';
 import { health } from './routes/health.ts';
@@ -11,6 +12,8 @@ const app = new Hono<{ Bindings: Bindings; Variables: RequestIdVariables & Signa
 
 app.use(requestId());
 app.route('/', health);
+// After health: a misconfigured CORS list must not take the health routes down with it.
+app.use(cors());
 app.on(['GET', 'HEAD'], '/*', signature());
 app.route('/', image);
 
