@@ -1,6 +1,9 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { prewarm, type PrewarmOutcome } from '../scripts/prewarm.ts';
 import { probeImage } from '../src/image-size.ts';
 import {
   cleanup,
@@ -22,6 +25,25 @@ if (skip) {
       ? 'edge e2e skipped: OFTSR_SKIP_E2E=1'
       : `edge e2e skipped: ${RUNNER_ENTRY} does not exist (the runner service, issue #4)`,
   );
+}
+
+const PREWARM = join(ROOT, 'apps/edge/scripts/prewarm.ts');
+
+/**
+ * `npm run prewarm -- …` as an operator runs it, with --json: the exit code and the outcomes.
+ * Asynchronous on purpose: the origin server lives in this process and must keep answering.
+ */
+function prewarmCli(
+  args: string[],
+): Promise<{ code: number | null; outcomes: PrewarmOutcome[]; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [PREWARM, ...args, '--json'], { timeout: 110_000 }, (err, stdout, stderr) => {
+      const code = err === null ? 0 : typeof err.code === 'number' ? err.code : null;
+      const parsed =
+        stdout.trim() === '' ? { outcomes: [] } : (JSON.parse(stdout) as { outcomes: PrewarmOutcome[] });
+      resolve({ code, outcomes: parsed.outcomes, stderr });
+    });
+  });
 }
 
 async function get(url: string, accept = '*/*'): Promise<{ res: Response; bytes: Uint8Array }> {
@@ -78,6 +100,49 @@ describe.skipIf(skip)('end to end: wrangler dev + the real runner (CPU) + a loca
     expect(probeImage(bytes)).toMatchObject({ status: 'ok', format: 'webp', width: 256, height: 256 });
   }, 120_000);
 
+  it('prewarm (CLI): a catalogue is warmed through the edge, a second run is all hits, a missing image fails fast', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'oftsr-prewarm-'));
+    try {
+      const list = join(dir, 'catalogue.txt');
+      writeFileSync(
+        list,
+        '# the product images\nlandscape-192x128.png\n/badge-128x128.png\n\nmissing.png  # gone\n',
+      );
+      const args = [
+        '--edge',
+        edge!.url,
+        '--list',
+        list,
+        '--variant',
+        'sr=4&t=0.45',
+        '--variant',
+        'preset=thumb',
+      ];
+      const first = await prewarmCli([...args, '--format', 'webp', '--format', 'png']);
+      expect(first.code, first.stderr + edge?.log()).toBe(1);
+      const byState = (outcomes: PrewarmOutcome[], state: string) =>
+        outcomes.filter((o) => o.state === state);
+      expect(first.outcomes).toHaveLength(12);
+      expect(byState(first.outcomes, 'warmed')).toHaveLength(8);
+      const missing = byState(first.outcomes, 'failed');
+      expect(missing.map((o) => [o.entry.path, o.status, o.attempts])).toEqual(
+        Array.from({ length: 4 }, () => ['/missing.png', 404, 1]),
+      );
+      expect(
+        new Set(byState(first.outcomes, 'warmed').map((o) => (o.state === 'failed' ? '' : o.contentType))),
+      ).toEqual(new Set(['image/webp', 'image/png']));
+
+      const again = await prewarmCli([...args, '--format', 'webp', '--format', 'png']);
+      expect(byState(again.outcomes, 'hit')).toHaveLength(8);
+      // What a visitor then gets: a hit, without the runner.
+      const visit = await get(`${edge?.url}/badge-128x128.png?preset=thumb`, 'image/webp,image/*,*/*;q=0.8');
+      expect(visit.res.headers.get('x-oftsr-cache')).toBe('hit');
+      expect(visit.res.headers.get('content-type')).toBe('image/webp');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
+
   it('with the runner stopped, a new URL falls back to the original image', async () => {
     await stop(runner?.proc);
     const { res, bytes } = await get(`${edge?.url}/landscape-192x128.png?sr=4&t=0.2`);
@@ -87,5 +152,16 @@ describe.skipIf(skip)('end to end: wrangler dev + the real runner (CPU) + a loca
     // Cached outputs keep being served without the runner.
     const hit = await get(`${edge?.url}/landscape-192x128.png?sr=4&t=0.7`);
     expect(hit.res.headers.get('x-oftsr-cache')).toBe('hit');
+  }, 120_000);
+
+  it('prewarm with the runner down: fallback answers are retried, then reported as failures', async () => {
+    const [outcome] = await prewarm({
+      edge: edge!.url,
+      entries: [{ path: '/landscape-192x128.png', variant: 'sr=4&t=0.15', accept: 'image/png' }],
+      retries: 2,
+      backoffMs: 10,
+    });
+    expect(outcome).toMatchObject({ state: 'failed', status: 200, attempts: 3 });
+    expect(outcome?.state === 'failed' && outcome.reason).toMatch(/fallback/);
   }, 120_000);
 });

@@ -8,9 +8,12 @@ export const SIG_PARAM = 'sig';
 export const EXP_PARAM = 'exp';
 
 const encoder = new TextEncoder();
-const keyCache = new Map<string, Promise<CryptoKey>>();
+// Spelled through `crypto.subtle` rather than `CryptoKey`: this file also runs in Node (the
+// pre-warm script signs URLs), whose type library has no global `CryptoKey`.
+type HmacKey = Awaited<ReturnType<typeof crypto.subtle.importKey>>;
+const keyCache = new Map<string, Promise<HmacKey>>();
 
-function hmacKey(secret: string): Promise<CryptoKey> {
+function hmacKey(secret: string): Promise<HmacKey> {
   let key = keyCache.get(secret);
   if (key === undefined) {
     key = crypto.subtle.importKey('raw', encoder.encode(secret), { name: 'HMAC', hash: 'SHA-256' }, false, [
