@@ -1,0 +1,47 @@
+"""The model card is generated from the results files: check the peers' degradation table and its summary clause."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from oftsr.model_card import write_model_card
+
+RESULTS = Path(__file__).resolve().parents[1] / "results"
+
+
+def _peers(own: dict | None) -> dict:
+    out = {"opencv": "test", "date": "2026-01-01", "sets": {}}
+    if own is not None:
+        out["trained_degradation"] = {"degradation": "cv2.resize INTER_CUBIC", "metric": "psnr_y", "sets": own}
+    return out
+
+
+@pytest.fixture
+def results_dir(tmp_path: Path) -> Path:
+    if not (RESULTS / "eval.json").exists():
+        pytest.skip("training/results/eval.json is missing (run training/evaluate.py)")
+    shutil.copy(RESULTS / "eval.json", tmp_path / "eval.json")
+    return tmp_path
+
+
+def test_peers_on_their_own_degradation_are_tabled_with_gains(results_dir: Path) -> None:
+    own = {"Set5": {"bicubic": 27.0, "fsrcnn": 27.5, "lapsrn": 28.25}, "B100": {"bicubic": 24.0, "fsrcnn": 24.75,
+                                                                               "lapsrn": 24.5}}
+    (results_dir / "peers.json").write_text(json.dumps(_peers(own)))
+    card = results_dir / "CARD.md"
+    write_model_card(results_dir, card)
+    text = card.read_text()
+    assert "| set | bicubic | fsrcnn | lapsrn |" in text
+    assert "| Set5 | 27.00 | 27.50 (+0.50) | 28.25 (+1.25) |" in text
+    assert "they gain +0.50 to +1.25 dB over bicubic" in text
+
+
+def test_without_that_block_the_card_says_nothing_about_it(results_dir: Path) -> None:
+    (results_dir / "peers.json").write_text(json.dumps(_peers(None)))
+    card = results_dir / "CARD.md"
+    write_model_card(results_dir, card)
+    text = card.read_text()
+    assert "| set | bicubic |" not in text
+    assert "they gain" not in text
