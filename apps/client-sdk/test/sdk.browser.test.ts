@@ -7,7 +7,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser, Page, Worker } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RUNNER_TOKEN, ROOT, freePort, startRunner, stop } from '../../../scripts/stack.ts';
 import type { Runner } from '../../../scripts/stack.ts';
@@ -217,6 +217,101 @@ describe.skipIf(!chromiumPresent)('client-sdk in Chromium', () => {
     expect(diff).toBeLessThanOrEqual(LEVELS);
     await page.close();
   }, 120_000);
+
+  it('finishes in the cloud when the WebGPU device is lost mid-run (GPUDevice.destroy between tiles)', async () => {
+    const page = await openPage(gpuBrowser, server);
+    // Remember the GPUDevice onnxruntime records its commands on, in every worker as it starts
+    // (the SDK's worker loads the model long before it records anything).
+    const workers: Worker[] = [];
+    page.on('worker', (worker) => {
+      workers.push(worker);
+      void worker
+        .evaluate(() => {
+          if (typeof GPUDevice === 'undefined') return;
+          const record = GPUDevice.prototype.createCommandEncoder;
+          GPUDevice.prototype.createCommandEncoder = function (this: GPUDevice, ...args) {
+            (self as unknown as { oftsrDevice?: GPUDevice }).oftsrDevice = this;
+            return record.apply(this, args);
+          };
+        })
+        .catch(() => undefined);
+    });
+    const pending = page.evaluate(async () => {
+      const { createUpscaler } = await (window as unknown as { sdk(): Promise<Sdk> }).sdk();
+      const w = window as unknown as {
+        patternPng(w: number, h: number): Promise<Blob>;
+        maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number;
+        deviceTilesDone: number;
+      };
+      w.deviceTilesDone = 0;
+      // 136x40 with 128² tiles (the smallest above twice the overlap): two device tiles; the
+      // device is lost after the first.
+      const png = await w.patternPng(136, 40);
+      const options = { t: 0.5, seed: 3, tileSize: 128, output: 'imageData' as const };
+      const up = createUpscaler({
+        model: '/models/oftsr-student-x4.json',
+        prefer: 'device',
+        cloud: { runner: '/cloud/' },
+      });
+      const progress: { done: number; total: number; where: string }[] = [];
+      const res = await up.upscale(png, {
+        ...options,
+        onProgress: (p) => {
+          progress.push(p);
+          if (p.where === 'webgpu') w.deviceTilesDone = p.done;
+        },
+      });
+      const cloud = createUpscaler({
+        model: '/models/oftsr-student-x4.json',
+        prefer: 'cloud',
+        cloud: { runner: '/cloud/' },
+      });
+      const ref = await cloud.upscale(png, options);
+      await up.dispose();
+      return {
+        ranOn: res.ranOn,
+        fallbackFrom: res.fallbackFrom,
+        reason: res.reason,
+        w: res.width,
+        h: res.height,
+        progress,
+        diff: w.maxDiff(res.image.data, ref.image.data),
+      };
+    });
+    const outcome = pending.then(
+      (value) => ({ value }),
+      (error: unknown) => ({ error }),
+    );
+    const firstTile = page.waitForFunction(
+      () => (window as unknown as { deviceTilesDone?: number }).deviceTilesDone === 1,
+      null,
+      { timeout: 200_000, polling: 50 },
+    );
+    const early = await Promise.race([firstTile.then(() => undefined), outcome]);
+    if (early !== undefined)
+      throw new Error(`the run ended before its first tile: ${String(JSON.stringify(early))}`);
+    // A real loss, not a simulated error: the SDK worker's own GPUDevice is destroyed while the
+    // second tile's work is queued on it.
+    let patched = 0;
+    for (const worker of workers) {
+      patched += await worker.evaluate(() => {
+        const device = (self as unknown as { oftsrDevice?: GPUDevice }).oftsrDevice;
+        device?.destroy();
+        return device === undefined ? 0 : 1;
+      });
+    }
+    expect(patched).toBeGreaterThan(0);
+    const settled = await outcome;
+    if ('error' in settled) throw settled.error;
+    const r = settled.value;
+    expect(r).toMatchObject({ ranOn: 'cloud', fallbackFrom: 'webgpu', w: 544, h: 160 });
+    expect(r.reason).toMatch(/^webgpu failed/);
+    // The job was finished in the cloud: the same pixels as asking the cloud directly.
+    expect(r.diff).toBe(0);
+    expect(r.progress.map((p) => p.done)).toEqual([...r.progress.map((p) => p.done)].sort((a, b) => a - b));
+    expect(r.progress.at(-1)).toMatchObject({ where: 'cloud' });
+    await page.close();
+  }, 300_000);
 
   it('finishes in the cloud when the model fails its hash check', async () => {
     const page = await openPage(plainBrowser, server);
