@@ -32,11 +32,7 @@ export type {
   Preference,
 };
 
-/**
- * The SDK's tile sizes: the runner's default (`OFTSR_TILE_SIZES`) without 512², whose ×4 output
- * tensors outgrow common WebGPU buffer limits. The model is tile-exact, so the tile size changes
- * the work, not the pixels (tiled = whole within one level, tested in the runner's suite).
- */
+/** The tile sizes the runner uses by default (`OFTSR_TILE_SIZES`): the same padding, the same pixels. */
 export const DEFAULT_TILE_SIZES: readonly number[] = [64, 128, 256];
 
 /** Options of {@link createUpscaler}. */

@@ -9,7 +9,7 @@ describe('loadConfig', () => {
     expect(c).toMatchObject({
       port: 8080,
       providers: ['cpu'],
-      tileSizes: [64, 128, 256, 512],
+      tileSizes: [64, 128, 256],
       maxBatch: 4,
       maxQueue: 16,
     });

@@ -35,7 +35,7 @@ export const ConfigEnv = z.object({
   OFTSR_TILE_SIZES: list
     .pipe(z.array(z.string().regex(/^[0-9]{1,5}$/, 'must be positive integers')).min(1))
     .transform((v) => [...new Set(v.map(Number))].sort((a, b) => a - b))
-    .default([64, 128, 256, 512]),
+    .default([64, 128, 256]),
   OFTSR_MAX_BATCH: int(1, 64).default(4),
   OFTSR_MAX_DELAY_MS: int(0, 1000).default(5),
   OFTSR_BATCH_CONCURRENCY: int(1, 16).default(1),
