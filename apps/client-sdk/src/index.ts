@@ -4,7 +4,7 @@
  * gpu-runner or the edge) when it cannot, or when the device fails mid-run, without the caller
  * noticing beyond `ranOn`.
  */
-import { OftsrError, chooseTile, parseParamsFromJson } from '@oftsr/shared';
+import { DEFAULT_TILE_SIZES, OftsrError, chooseTile, parseParamsFromJson } from '@oftsr/shared';
 import type { ModelManifest, RequestParams } from '@oftsr/shared';
 import { choosePath, probeGpu, requiredBufferBytes } from './capabilities.ts';
 import type { Capabilities, ExecutionPath, GpuInfo, Preference } from './capabilities.ts';
@@ -33,7 +33,7 @@ export type {
 };
 
 /** The tile sizes the runner uses by default (`OFTSR_TILE_SIZES`): the same padding, the same pixels. */
-export const DEFAULT_TILE_SIZES: readonly number[] = [64, 128, 256];
+export { DEFAULT_TILE_SIZES };
 
 /** Options of {@link createUpscaler}. */
 export interface UpscalerOptions {

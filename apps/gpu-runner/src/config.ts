@@ -3,6 +3,7 @@
  * variable is listed here with its default and documented in the table in README.md; an invalid
  * value stops the process with a message naming the variable.
  */
+import { DEFAULT_TILE_SIZES } from '@oftsr/shared';
 import { z } from 'zod';
 import { EXECUTION_PROVIDERS } from './session.ts';
 import type { ExecutionProvider } from './session.ts';
@@ -35,7 +36,7 @@ export const ConfigEnv = z.object({
   OFTSR_TILE_SIZES: list
     .pipe(z.array(z.string().regex(/^[0-9]{1,5}$/, 'must be positive integers')).min(1))
     .transform((v) => [...new Set(v.map(Number))].sort((a, b) => a - b))
-    .default([64, 128, 256]),
+    .default([...DEFAULT_TILE_SIZES]),
   OFTSR_MAX_BATCH: int(1, 64).default(4),
   OFTSR_MAX_DELAY_MS: int(0, 1000).default(5),
   OFTSR_BATCH_CONCURRENCY: int(1, 16).default(1),

@@ -72,6 +72,15 @@ function roundUp(value: number, step: number): number {
 }
 
 /**
+ * The tile sizes every runtime uses by default (runner `OFTSR_TILE_SIZES`, the SDK, the CLI). Part
+ * of the pixel contract: an image smaller than its tile is replicate-padded up to it, and that
+ * padding decides the pixels near its right and bottom borders, so runtimes that must agree
+ * (device = cloud = CLI) use the same list. 512² is left out: its ×4 output tensors outgrow common
+ * WebGPU buffer limits (bench/runner/TILES.md measures what it would buy).
+ */
+export const DEFAULT_TILE_SIZES: readonly number[] = [64, 128, 256];
+
+/**
  * The tile size a fixed set of sizes gives an image: the smallest that holds the whole (aligned)
  * image as one tile, else the largest, so every tile has one of a few warmed shapes. The runner
  * uses it with `OFTSR_TILE_SIZES`; the SDK with the same default list, so both pad alike.

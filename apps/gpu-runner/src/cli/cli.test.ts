@@ -9,7 +9,9 @@ import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultModelPath, modelPaths } from '../session.ts';
+import { DEFAULT_TILE_SIZES } from '@oftsr/shared';
 import { realModelPresent, tempDir, writePattern } from '../testing/fixtures.ts';
+import { startRuntime, TEST_TOKEN } from '../testing/runtime.ts';
 import { writeTinyModel } from '../testing/tiny-model.ts';
 
 const MAIN = fileURLToPath(new URL('./main.ts', import.meta.url));
@@ -116,6 +118,37 @@ describe('oftsr upscale', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/64×64 = 0\.0 MP exceeds the input limit/);
     expect(existsSync(join(dir, 'wide-out.png'))).toBe(false);
+  });
+
+  it("writes the service's pixels: same tiles and padding as POST /v1/upscale with the default tile sizes", async () => {
+    const input = join(dir, 'same.png');
+    await writePattern(input, 40, 24); // smaller than its 64² tile: the padding decides its borders
+    const cli = await oftsr('upscale', input, '-o', join(dir, 'same-x4.png'), '--t', '0.7', '--seed', '5');
+    expect(cli.code, cli.stderr).toBe(0);
+    const runtime = await startRuntime({
+      OFTSR_MODEL: modelPath,
+      OFTSR_TILE_SIZES: DEFAULT_TILE_SIZES.join(','),
+    });
+    try {
+      const res = await runtime.app.request('http://runner/v1/upscale?t=0.7&seed=5&format=png', {
+        method: 'POST',
+        body: readFileSync(input),
+        headers: { 'content-type': 'image/png', authorization: `Bearer ${TEST_TOKEN}` },
+      });
+      expect(res.status).toBe(200);
+      const [a, b] = await Promise.all([
+        sharp(join(dir, 'same-x4.png')).raw().toBuffer(),
+        sharp(Buffer.from(await res.arrayBuffer()))
+          .raw()
+          .toBuffer(),
+      ]);
+      expect(a.length).toBe(b.length);
+      let max = 0;
+      for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs((a[i] ?? 0) - (b[i] ?? 0)));
+      expect(max).toBe(0);
+    } finally {
+      await runtime.close();
+    }
   });
 
   it('reports a missing input', async () => {

@@ -77,7 +77,7 @@ export function buildProgram(io: CommandIo, setExitCode: (code: number) => void)
       .option('--q <n>', 'quality 1-100 for jpeg, webp and avif (default: 85)')
       .option(
         '--tile <n>',
-        'tile size in input pixels, a multiple of the model alignment (default: from the model)',
+        'tile size in input pixels, a multiple of the model alignment, used unpadded (default: 64/128/256 padded, as the runner and the SDK, so the same pixels)',
         positiveInteger('tile'),
       )
       .option(

@@ -4,8 +4,8 @@
  * not stop the others; the exit code says whether any failed.
  */
 import { performance } from 'node:perf_hooks';
-import { OftsrError, parseParamsFromJson } from '@oftsr/shared';
-import type { RequestParams } from '@oftsr/shared';
+import { chooseTile, DEFAULT_TILE_SIZES, OftsrError, parseParamsFromJson } from '@oftsr/shared';
+import type { RequestParams, TilingOptions } from '@oftsr/shared';
 import { writeFileAtomic } from '../atomic-write.ts';
 import { decodeImage, probeImage } from '../image-io.ts';
 import { planUpscale } from '../pipeline.ts';
@@ -66,6 +66,7 @@ function message(err: unknown): string {
 
 interface Planned {
   job: Job;
+  tiling: TilingOptions;
   tiles: number;
 }
 
@@ -85,12 +86,22 @@ export async function runUpscale(
   const targets = await resolveTargets(inputs, options.output, params.format);
   const model: LoadedModel = await openModel(options, io.stderr);
   const decodeOptions = options.maxPixels === undefined ? {} : { maxPixels: options.maxPixels };
-  const tiling = {
-    ...(options.tile === undefined ? {} : { tile: options.tile }),
-    ...(options.overlap === undefined ? {} : { overlap: options.overlap }),
-  };
+  const overlap = options.overlap === undefined ? {} : { overlap: options.overlap };
+  // Without --tile, tile (and pad) exactly as the runner and the SDK do, so the CLI writes the
+  // service's pixels; an explicit --tile is used as given, without padding.
+  const tilingFor = (width: number, height: number): TilingOptions =>
+    options.tile === undefined
+      ? {
+          tile: chooseTile(DEFAULT_TILE_SIZES, width, height, model.manifest.alignment),
+          fixedTile: true,
+          ...overlap,
+        }
+      : { tile: options.tile, ...overlap };
   // Fail on bad tiling flags once, before touching any image.
-  planUpscale(model.manifest, model.manifest.alignment, model.manifest.alignment, tiling);
+  planUpscale(model.manifest, model.manifest.alignment, model.manifest.alignment, {
+    ...(options.tile === undefined ? {} : { tile: options.tile }),
+    ...overlap,
+  });
 
   for (const note of targets.skipped) io.stdout.write(`skipped ${note.path}: ${note.reason}\n`);
   let failures = targets.failed.length;
@@ -101,7 +112,12 @@ export async function runUpscale(
   for (const job of targets.jobs) {
     try {
       const info = await probeImage(job.input, decodeOptions);
-      planned.push({ job, tiles: planUpscale(model.manifest, info.width, info.height, tiling).tiles.length });
+      const tiling = tilingFor(info.width, info.height);
+      planned.push({
+        job,
+        tiling,
+        tiles: planUpscale(model.manifest, info.width, info.height, tiling).tiles.length,
+      });
     } catch (err) {
       failures += 1;
       io.stderr.write(`error: ${message(err)}\n`);
@@ -116,7 +132,7 @@ export async function runUpscale(
   progress.start(planned.reduce((sum, p) => sum + p.tiles, 0));
   let written = 0;
   try {
-    for (const { job, tiles } of planned) {
+    for (const { job, tiling, tiles } of planned) {
       io.signal?.throwIfAborted();
       const started = performance.now();
       let ticked = 0;
