@@ -8,6 +8,7 @@ describe('@oftsr/shared public API', () => {
         'CACHE_KEY_VERSION',
         'CONTRACT_VERSION',
         'DEFAULT_T',
+        'DEFAULT_TILE_SIZES',
         'ErrorBody',
         'ErrorCode',
         'MAX_SEED',
