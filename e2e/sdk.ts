@@ -1,20 +1,21 @@
 // Drives the client SDK (apps/client-sdk, issue #6) in headless Chromium with WebGPU off, for the
 // end-to-end test of its cloud path through the edge. The SDK is bundled by its own build script
-// (apps/client-sdk/scripts/build.ts → dist/). The test page, the bundle and the model come from a
-// real server on another origin than the real edge, as on a customer's site: the SDK's requests to
-// the edge are cross-origin and pass only through the edge's CORS answer (CORS_ALLOW_ORIGINS).
-import { existsSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { once } from 'node:events';
+// (apps/client-sdk/scripts/build.ts → dist/). The test page, the bundle and the model come from the
+// SDK's own static server (scripts/serve.ts) on another loopback port than the real edge, as on a
+// customer's site: the SDK's requests to the edge are cross-origin and pass only through the edge's
+// CORS answer (CORS_ALLOW_ORIGINS). Loopback for both, because Chromium's local-network checks keep
+// a page on a public origin from reaching loopback at all.
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { extname, join, normalize, sep } from 'node:path';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type * as Playwright from 'playwright-core';
 import { ROOT } from '../scripts/stack.ts';
 
 const SDK_DIR = join(ROOT, 'apps/client-sdk');
 const SDK_ENTRY = join(SDK_DIR, 'src/index.ts');
 const SDK_BUILD = join(SDK_DIR, 'scripts/build.ts');
+const SDK_SERVE = join(SDK_DIR, 'scripts/serve.ts');
 const require = createRequire(join(SDK_DIR, 'package.json'));
 
 /** Chromium for Playwright: OFTSR_CHROMIUM, else Debian's package (bin/setup installs it). */
@@ -47,31 +48,16 @@ export function sdkUnavailable(): string | undefined {
   return undefined;
 }
 
-const TYPES: Record<string, string> = {
-  '.js': 'text/javascript',
-  '.mjs': 'text/javascript',
-  '.wasm': 'application/wasm',
-  '.json': 'application/json',
-  '.map': 'application/json',
-  '.onnx': 'application/octet-stream',
-};
-
-/** A file under `dir` named by a URL path tail, or undefined (never outside `dir`). */
-function fileUnder(dir: string, tail: string): string | undefined {
-  const path = normalize(join(dir, decodeURIComponent(tail)));
-  return path.startsWith(dir + sep) && existsSync(path) ? path : undefined;
-}
-
 // Runs in the page (a string, so the test runner's transforms never touch it).
 const PAGE_SCRIPT = `
 window.runCloud = async ({ edgeUrl, sourceUrl, referenceUrl, t }) => {
-  const sdk = await import('/__e2e/sdk/index.js');
+  const sdk = await import('/sdk/index.js');
   const up = sdk.createUpscaler({
-    model: '/__e2e/models/oftsr-student-x4.json',
+    model: '/models/oftsr-student-x4.json',
     cloud: { edge: edgeUrl },
     prefer: 'auto',
-    workerUrl: '/__e2e/sdk/worker.js',
-    wasmPaths: '/__e2e/sdk/ort/',
+    workerUrl: '/sdk/worker.js',
+    wasmPaths: '/sdk/ort/',
   });
   const caps = await up.capabilities();
   const result = await up.upscale(sourceUrl, { sr: 4, t, seed: 0, output: 'imageData' });
@@ -90,43 +76,6 @@ window.runCloud = async ({ edgeUrl, sourceUrl, referenceUrl, t }) => {
     maxAbsDiff: got.length === ref.length ? max : 255, meanAbsDiff: got.length === ref.length ? sum / got.length : 255,
   };
 };`;
-
-/**
- * The customer's site: a real HTTP server on another loopback port than the edge, so another
- * origin in the same address space (Chromium's local-network checks keep a page on a public
- * origin from reaching loopback at all). It serves the page, the SDK bundle, the model and the
- * reference image under `/__e2e/`.
- */
-async function serveCustomerSite(
-  dist: string,
-  reference: Uint8Array,
-): Promise<{ origin: string; close(): Promise<void> }> {
-  const server = createServer((req, res) => {
-    const path = new URL(req.url ?? '/', 'http://site').pathname;
-    const file = path.startsWith('/__e2e/sdk/')
-      ? fileUnder(dist, path.slice('/__e2e/sdk/'.length))
-      : path.startsWith('/__e2e/models/')
-        ? fileUnder(join(ROOT, 'models'), path.slice('/__e2e/models/'.length))
-        : undefined;
-    if (path === '/__e2e/reference.png') {
-      res.writeHead(200, { 'content-type': 'image/png' }).end(Buffer.from(reference));
-    } else if (path === '/__e2e/index.html') {
-      res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><title>oftsr e2e</title>');
-    } else if (file !== undefined) {
-      res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream' });
-      res.end(readFileSync(file));
-    } else {
-      res.writeHead(404).end();
-    }
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  return {
-    origin: `http://127.0.0.1:${port}`,
-    close: () => new Promise((resolve) => server.close(() => resolve())),
-  };
-}
 
 /** What the page reports back. */
 export interface SdkRun {
@@ -158,15 +107,23 @@ export async function upscaleInChromium(options: {
   reference: Uint8Array;
 }): Promise<SdkRun> {
   const build = (await import(SDK_BUILD)) as { buildSdk(): Promise<string> };
-  const dist = await build.buildSdk();
+  await build.buildSdk();
+  const { startServer } = (await import(SDK_SERVE)) as {
+    startServer(options: {
+      mounts: Record<string, string>;
+    }): Promise<{ url: string; close(): Promise<void> }>;
+  };
   const { chromium } = (await import(require.resolve('playwright-core'))) as typeof Playwright;
   const browser = await chromium.launch({
     executablePath: chromiumPath(),
     args: ['--no-sandbox', '--disable-unsafe-webgpu', '--disable-gpu', '--disable-dev-shm-usage'],
   });
   const base = options.edgeUrl.replace(/\/$/, '');
-  const site = await serveCustomerSite(dist, options.reference);
-  const PAGE_ORIGIN = site.origin;
+  // The reference image sits beside the page, on the customer's site.
+  const referenceDir = mkdtempSync(join(tmpdir(), 'oftsr-e2e-ref-'));
+  writeFileSync(join(referenceDir, 'reference.png'), options.reference);
+  const site = await startServer({ mounts: { '/e2e/': referenceDir } });
+  const PAGE_ORIGIN = site.url;
   const logs: string[] = [];
   try {
     const page = await browser.newPage();
@@ -197,11 +154,11 @@ export async function upscaleInChromium(options: {
     await page.addInitScript(`
       Object.defineProperty(Navigator.prototype, 'gpu', { get: () => undefined, configurable: true });
       ${PAGE_SCRIPT}`);
-    await page.goto(`${PAGE_ORIGIN}/__e2e/index.html`);
+    await page.goto(`${PAGE_ORIGIN}/blank.html`);
     const args = JSON.stringify({
       edgeUrl: base,
       sourceUrl: `${base}/${options.sample}`,
-      referenceUrl: `${PAGE_ORIGIN}/__e2e/reference.png`,
+      referenceUrl: `${PAGE_ORIGIN}/e2e/reference.png`,
       t: options.t,
     });
     const run = (await page.evaluate(`window.runCloud(${args})`)) as Omit<
@@ -214,5 +171,6 @@ export async function upscaleInChromium(options: {
   } finally {
     await browser.close();
     await site.close();
+    rmSync(referenceDir, { recursive: true, force: true });
   }
 }
