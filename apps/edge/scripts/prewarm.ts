@@ -7,8 +7,10 @@
 // status 0 when every entry is warm, 1 otherwise. docs/ARCHITECTURE.md ("Pre-warming a catalogue")
 // compares this with the queue route that writes R2 from the runners directly.
 import { readFileSync } from 'node:fs';
+import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { ErrorBody } from '@oftsr/shared';
 import { signUrl } from '../src/signing.ts';
 
 /** One URL the edge should have cached. */
@@ -81,29 +83,17 @@ function retryAfterMs(res: Response): number | undefined {
   return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
 }
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason as Error);
-    const timer = setTimeout(resolve, ms);
-    signal?.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(timer);
-        reject(signal.reason as Error);
-      },
-      { once: true },
-    );
-  });
-}
-
+/** The edge's error message (the shared error body), else the start of whatever it sent. */
 async function errorText(res: Response): Promise<string> {
   const text = await res.text().catch(() => '');
+  let json: unknown;
   try {
-    const body = JSON.parse(text) as { error?: { message?: string } };
-    return body.error?.message ?? text.slice(0, 200);
+    json = JSON.parse(text);
   } catch {
-    return text.slice(0, 200);
+    json = undefined;
   }
+  const body = ErrorBody.safeParse(json);
+  return body.success ? body.data.error.message : text.slice(0, 200);
 }
 
 async function warmOne(entry: PrewarmEntry, options: PrewarmOptions): Promise<PrewarmOutcome> {
@@ -148,7 +138,12 @@ async function warmOne(entry: PrewarmEntry, options: PrewarmOptions): Promise<Pr
       last = { status: null, reason: err instanceof Error ? err.message : String(err) };
     }
     if (attempt <= retries) {
-      await sleep(Math.min(wait, MAX_BACKOFF_MS), options.signal);
+      // Rejects with the caller's own reason on abort, as every other abort path here does.
+      await delay(Math.min(wait, MAX_BACKOFF_MS), undefined, { signal: options.signal }).catch(
+        (err: unknown) => {
+          throw options.signal?.aborted ? options.signal.reason : err;
+        },
+      );
       backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
     }
   }
