@@ -14,8 +14,7 @@ import { writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { format, resolveConfig } from 'prettier';
-import sharp from 'sharp';
-import { patternPixels } from '../../apps/gpu-runner/src/testing/fixtures.ts';
+import { patternImage } from '../../apps/gpu-runner/src/testing/fixtures.ts';
 import { freePort, RUNNER_TOKEN, startRunner, stop, type Runner } from '../../scripts/stack.ts';
 import { startDispatcher } from './dispatcher.ts';
 import { machineInfo, percentile, round } from '../stats.ts';
@@ -44,13 +43,7 @@ const RUNNER_ENV = {
   OFTSR_MAX_QUEUE: String(MAX_QUEUE),
 };
 
-const inputs = await Promise.all(
-  SIZES.map(([w, h]) =>
-    sharp(Buffer.from(patternPixels(w, h)), { raw: { width: w, height: h, channels: 3 } })
-      .png()
-      .toBuffer(),
-  ),
-);
+const inputs = await Promise.all(SIZES.map(([w, h]) => patternImage(w, h)));
 
 interface Sample {
   sentS: number;

@@ -9,20 +9,14 @@
  */
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import sharp from 'sharp';
 import { startRunner } from '../../apps/gpu-runner/src/testing/runner-process.ts';
-import { patternPixels } from '../../apps/gpu-runner/src/testing/fixtures.ts';
+import { patternImage } from '../../apps/gpu-runner/src/testing/fixtures.ts';
 import { machineInfo, percentile, round } from '../stats.ts';
+import { residentBytes, timedUpscale } from './client.ts';
 
 const TOKEN = 'bench-token-0123456789abcdef';
 const MAX_QUEUE = 16;
 const OUT_DIR = fileURLToPath(new URL('./', import.meta.url));
-
-async function image(size: number): Promise<Buffer> {
-  return sharp(Buffer.from(patternPixels(size, size)), { raw: { width: size, height: size, channels: 3 } })
-    .png()
-    .toBuffer();
-}
 
 const runner = await startRunner(
   {
@@ -37,23 +31,8 @@ const runner = await startRunner(
   180_000,
 );
 
-async function send(body: Buffer): Promise<{ status: number; ms: number; inferMs: number }> {
-  const start = performance.now();
-  const res = await fetch(`${runner.url}/v1/upscale?format=png`, {
-    method: 'POST',
-    body,
-    headers: { 'content-type': 'image/png', authorization: `Bearer ${TOKEN}` },
-  });
-  await res.arrayBuffer();
-  const infer = /infer;dur=([\d.]+)/.exec(res.headers.get('server-timing') ?? '');
-  return { status: res.status, ms: performance.now() - start, inferMs: infer ? Number(infer[1]) : NaN };
-}
-
-async function rssBytes(): Promise<number> {
-  const text = await (await fetch(`${runner.url}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith('oftsr_process_resident_memory_bytes '));
-  return Number(line?.split(' ')[1] ?? NaN);
-}
+const send = (body: Buffer) => timedUpscale(runner.url, TOKEN, body);
+const rssBytes = () => residentBytes(runner.url);
 
 try {
   // 1. Throughput by input size (sequential, after one untimed request per size).
@@ -63,7 +42,7 @@ try {
     [256, 3],
     [512, 2],
   ] as const) {
-    const body = await image(size);
+    const body = await patternImage(size, size);
     await send(body);
     const samples = [];
     for (let k = 0; k < runs; k++) samples.push(await send(body));
@@ -84,7 +63,7 @@ try {
   }
 
   // 2. Latency at concurrency 1, 4, 16 (closed loop, 128² inputs, a fixed number of requests).
-  const small = await image(128);
+  const small = await patternImage(128, 128);
   const latency = [];
   for (const concurrency of [1, 4, 16]) {
     const total = Math.max(8, concurrency * 3);

@@ -11,10 +11,10 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { chooseTile, ModelManifest, planUpscale } from '@oftsr/shared';
-import sharp from 'sharp';
 import { startRunner, type RunnerProcess } from '../../apps/gpu-runner/src/testing/runner-process.ts';
-import { patternPixels } from '../../apps/gpu-runner/src/testing/fixtures.ts';
+import { patternImage } from '../../apps/gpu-runner/src/testing/fixtures.ts';
 import { machineInfo, round } from '../stats.ts';
+import { residentBytes, timedUpscale } from './client.ts';
 
 const TOKEN = 'bench-token-0123456789abcdef';
 const OUT_DIR = fileURLToPath(new URL('./', import.meta.url));
@@ -33,6 +33,17 @@ const SIZES = [
 
 type Name = keyof typeof CONFIGS;
 
+/** One (setting, input size) result. */
+interface Row {
+  config: Name;
+  lr: string;
+  runs: number;
+  tiles: string;
+  mean_latency_ms: number;
+  output_mp_per_s: number;
+  model_only_output_mp_per_s: number;
+}
+
 const manifest = ModelManifest.parse(
   JSON.parse(readFileSync(new URL('../../models/oftsr-student-x4.json', import.meta.url), 'utf8')),
 );
@@ -45,30 +56,11 @@ function tileCount(name: Name, size: number): string {
   return `${plan.tiles.length} × ${plan.tileWidth}x${plan.tileHeight}`;
 }
 
-async function image(size: number): Promise<Buffer> {
-  return sharp(Buffer.from(patternPixels(size, size)), { raw: { width: size, height: size, channels: 3 } })
-    .png()
-    .toBuffer();
-}
-
+/** One timed upscale; any answer but 200 stops the benchmark (nothing here should be refused). */
 async function send(runner: RunnerProcess, body: Buffer): Promise<{ ms: number; inferMs: number }> {
-  const start = performance.now();
-  const res = await fetch(`${runner.url}/v1/upscale?format=png`, {
-    method: 'POST',
-    body,
-    headers: { 'content-type': 'image/png', authorization: `Bearer ${TOKEN}` },
-  });
-  if (res.status !== 200) throw new Error(`runner answered ${res.status}: ${await res.text()}`);
-  await res.arrayBuffer();
-  const timing = res.headers.get('server-timing') ?? '';
-  const infer = /infer;dur=([\d.]+)/.exec(timing);
-  return { ms: performance.now() - start, inferMs: infer ? Number(infer[1]) : NaN };
-}
-
-async function rssMb(runner: RunnerProcess): Promise<number> {
-  const text = await (await fetch(`${runner.url}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith('oftsr_process_resident_memory_bytes '));
-  return round(Number(line?.split(' ')[1] ?? NaN) / 2 ** 20, 1);
+  const r = await timedUpscale(runner.url, TOKEN, body);
+  if (r.status !== 200) throw new Error(`runner answered ${r.status}`);
+  return r;
 }
 
 const runners = new Map<Name, RunnerProcess>();
@@ -81,9 +73,9 @@ try {
     runners.set(name, await startRunner(env, 300_000));
     startupS[name] = round((performance.now() - t) / 1000, 1);
   }
-  const rows = [];
+  const rows: Row[] = [];
   for (const [size, runs] of SIZES) {
-    const body = await image(size);
+    const body = await patternImage(size, size);
     const samples = new Map<Name, { ms: number; inferMs: number }[]>();
     for (const runner of runners.values()) await send(runner, body); // untimed first request
     for (let k = 0; k < runs; k++) {
@@ -110,7 +102,7 @@ try {
     }
   }
   const memory: Record<string, number> = {};
-  for (const [name, r] of runners) memory[name] = await rssMb(r);
+  for (const [name, r] of runners) memory[name] = round((await residentBytes(r.url)) / 2 ** 20, 1);
   const results = {
     date: new Date().toISOString(),
     machine: machineInfo(),

@@ -9,11 +9,11 @@ import { ErrorBody } from '@oftsr/shared';
 import { signRequest } from './auth.ts';
 import type { Job } from './jobs.ts';
 import type { Runtime } from './runtime.ts';
-import { pngBomb } from './testing/fixtures.ts';
+import { patternImage, pngBomb } from './testing/fixtures.ts';
 import { startMoto } from './testing/moto.ts';
 import type { MotoServer } from './testing/moto.ts';
 import { freePort, waitFor } from './testing/net.ts';
-import { TEST_HMAC_SECRET, TEST_TOKEN, patternImage, startRuntime } from './testing/runtime.ts';
+import { TEST_HMAC_SECRET, TEST_TOKEN, startRuntime } from './testing/runtime.ts';
 
 const BUCKET = 'oftsr-app-test';
 const AUTH = { authorization: `Bearer ${TEST_TOKEN}` };

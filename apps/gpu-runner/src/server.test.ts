@@ -12,7 +12,8 @@ import { startProxy, waitFor } from './testing/net.ts';
 import type { TcpProxy } from './testing/net.ts';
 import { startRunner } from './testing/runner-process.ts';
 import type { RunnerProcess } from './testing/runner-process.ts';
-import { TEST_TOKEN, patternImage, testEnv } from './testing/runtime.ts';
+import { patternImage } from './testing/fixtures.ts';
+import { TEST_TOKEN, testEnv } from './testing/runtime.ts';
 
 const BUCKET = 'oftsr-server-test';
 const AUTH = { authorization: `Bearer ${TEST_TOKEN}` };

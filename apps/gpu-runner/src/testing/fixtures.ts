@@ -47,6 +47,18 @@ export function patternPixels(width: number, height: number, channels: 3 | 4 = 3
   return px;
 }
 
+/** A pattern image encoded in `format`. */
+export async function patternImage(
+  width: number,
+  height: number,
+  format: 'png' | 'jpeg' | 'webp' | 'avif' = 'png',
+  channels: 3 | 4 = 3,
+): Promise<Buffer> {
+  return sharp(Buffer.from(patternPixels(width, height, channels)), { raw: { width, height, channels } })
+    .toFormat(format)
+    .toBuffer();
+}
+
 /** Writes {@link patternPixels} as an image file; the format follows the extension. */
 export async function writePattern(
   path: string,

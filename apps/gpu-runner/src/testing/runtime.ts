@@ -2,11 +2,9 @@
  * A runner composed in-process for `app.request()` tests: the real model, small tile sizes so warm-up
  * and requests stay quick on a loaded 2-core machine, auth by bearer token and HMAC.
  */
-import sharp from 'sharp';
 import { loadConfig } from '../config.ts';
 import { createRuntime } from '../runtime.ts';
 import type { Runtime } from '../runtime.ts';
-import { patternPixels } from './fixtures.ts';
 
 /** The bearer token test runners accept. */
 export const TEST_TOKEN = 'test-token-0123456789abcdef';
@@ -31,16 +29,4 @@ export async function startRuntime(overrides: Record<string, string> = {}): Prom
   const runtime = createRuntime(loadConfig(testEnv(overrides)));
   await runtime.start();
   return runtime;
-}
-
-/** A pattern image encoded in `format`. */
-export async function patternImage(
-  width: number,
-  height: number,
-  format: 'png' | 'jpeg' | 'webp' | 'avif' = 'png',
-  channels: 3 | 4 = 3,
-): Promise<Buffer> {
-  return sharp(Buffer.from(patternPixels(width, height, channels)), { raw: { width, height, channels } })
-    .toFormat(format)
-    .toBuffer();
 }
