@@ -19,13 +19,16 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from oftsr.evaluate import Evaluator  # noqa: E402
-from oftsr.model_card import write_model_card  # noqa: E402
-from oftsr.networks import count_params  # noqa: E402
+from oftsr.model_card import with_history, write_model_card  # noqa: E402
+from oftsr.networks import StudentGraph, count_params, macs_per_output_pixel  # noqa: E402
 from oftsr.training_loop import load_checkpoint  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 SHARED = HERE.parent.parent / "shared"
-ALL_SETS = ("Set5", "Set14", "B100", "Kodak24", "Faces")
+ALL_SETS = ("Set5", "Set14", "B100", "Kodak24", "Faces", "Kodak24-jpeg75")
+# A set name "<set>-jpeg<q>" scores <set> with its LR through a JPEG at quality q: what a CDN photo gets. It is
+# measured, never tuned on.
+JPEG_SUFFIX = "-jpeg"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -56,21 +59,29 @@ def main(argv: list[str] | None = None) -> None:
         t0 = time.time()
         sets = {}
         for name in args.sets:
-            root = Path(args.test) / name
+            base, _, quality = name.partition(JPEG_SUFFIX)
+            root = Path(args.test) / base
             if not root.exists():
                 print(f"test set {root} not found: skipped")
                 continue
-            sets[name] = ev.run_set(root)
+            sets[name] = ev.run_set(root, jpeg_quality=int(quality) if quality else None)
         result = {
             "date": time.strftime("%Y-%m-%d %H:%M:%S"), "device": str(device), "seconds": round(time.time() - t0, 1),
-            "protocol": {"degradation": "bicubic x1/4, antialiased (PIL-compatible), 8-bit LR",
+            "protocol": {"degradation": "bicubic x1/4, antialiased (PIL-compatible), 8-bit LR; for <set>-jpeg<q>, "
+                                        "then a PIL JPEG at quality q (4:2:0)",
                          "y": "BT.601, 4-pixel border shaved", "rgb": "no crop", "noise_seed": 0,
                          "teacher_sampler": "euler, uniform grid"},
             "params": {"teacher": count_params(teacher), "student": count_params(student)},
+            "macs_per_output_pixel": round(macs_per_output_pixel(StudentGraph(student).cpu())),
             "model": model_cfg.to_dict(),
             "teacher": teacher_meta, "student": student_meta, "sets": sets,
         }
         out = Path(args.out)
+        # The history continues the shipped model's, whatever --out is, so a candidate's file can be adopted as is.
+        shipped = HERE / "results" / "eval.json"
+        previous = json.loads(shipped.read_text()) if shipped.exists() else None
+        if previous and previous.get("sets"):
+            result = with_history(result, previous)
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(result, indent=1) + "\n")
         print(f"wrote {out}")

@@ -23,4 +23,14 @@ status=$?
 [ $status -eq 0 ] || { echo "training failed with status $status"; exit $status; }
 timeout "${EVAL_TIMEOUT:-90}" $py training/evaluate.py --checkpoints "$out" --test .gpu/test --sets Set5 Set14 Faces \
   --niqe-params .gpu/niqe_pris_params.npz --out "$out/round.json" --no-card
+status=$?
+# The checkpoints are kept either way (they are the round's product); the round itself fails without its own check.
+if [ $status -eq 124 ]; then
+  echo "evaluation timed out after ${EVAL_TIMEOUT:-90} s: no round.json (checkpoints kept in $out)"; exit 124
+elif [ $status -ne 0 ] || [ ! -s "$out/round.json" ]; then
+  echo "evaluation failed with status $status: no round.json (checkpoints kept in $out)"; exit $(( status ? status : 1 ))
+fi
+for f in teacher.pt student.pt round.json; do
+  [ -s "$out/$f" ] || { echo "round incomplete: $out/$f missing"; exit 1; }
+done
 echo "round done: $(ls "$out")"

@@ -4,7 +4,9 @@
       --data .gpu/data --resume training/checkpoints --out training/runs/round-1
 
 Writes <out>/config.json (the resolved configuration), <out>/teacher.pt and/or <out>/student.pt (fp16 EMA weights
-plus cumulative training metadata) and <out>/train_log.jsonl.
+plus cumulative training metadata), the training state beside each (<stage>.state.pt: raw weights and optimiser, so
+that the next --resume goes on without a warm-up) and <out>/train_log.jsonl. SIGTERM or Ctrl-C ends the running
+stage early and saves it, as at the end of its budget; later stages are skipped.
 """
 
 from __future__ import annotations
@@ -22,11 +24,13 @@ from oftsr.data import PatchSampler  # noqa: E402
 from oftsr.networks import FlowDenoiser, ModelConfig, OneStepStudent, count_params  # noqa: E402
 from oftsr.training_loop import (  # noqa: E402
     StageOptions,
+    StopRequest,
     Trainer,
     distill_loss_fn,
     flow_loss_fn,
     load_checkpoint,
     save_checkpoint,
+    state_path,
 )
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "configs" / "default.json"
@@ -63,12 +67,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--snapshot-minutes", type=float, default=None,
                     help="also save <out>/<stage>-snapshot.pt this often (to watch long CPU runs)")
-    ap.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: torch's default)")
+    ap.add_argument("--threads", default="0",
+                    help="CPU threads for torch: 0 torch's default, N, or auto (tuned while training: one thread "
+                         "when another process takes a core)")
     args = ap.parse_args(argv)
 
     torch.manual_seed(args.seed)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    threads: str | int = args.threads if args.threads == "auto" else int(args.threads)
+    StopRequest.install()
     device = resolve_device(args.device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
@@ -93,11 +99,23 @@ def main(argv: list[str] | None = None) -> None:
     snapshot_s = args.snapshot_minutes * 60 if args.snapshot_minutes else None
 
     def snapshotter(stage: str, prev_meta: dict, stage_cfg: dict):
-        def save(ema, steps, patches, seconds):
+        def save(trainer, steps, patches, seconds):
             meta = _round_meta(prev_meta, {"steps": steps, "patches": patches, "seconds": round(seconds, 1),
                                            "patches_per_s": round(patches / max(seconds, 1e-9), 1)}, stage_cfg, device)
-            save_checkpoint(out / f"{stage}-snapshot.pt", ema, model_cfg, stage, meta)
+            path = out / f"{stage}-snapshot.pt"
+            save_checkpoint(path, trainer.ema, model_cfg, stage, meta)
+            trainer.save_state(state_path(path), meta["steps"])
         return save
+
+    def stage_options(stage_cfg: dict, minutes: float) -> StageOptions:
+        return StageOptions(minutes=minutes, batch=stage_cfg["batch"], lr=stage_cfg["lr"], warmup=stage_cfg["warmup"],
+                            ema=stage_cfg["ema"], max_steps=args.max_steps, snapshot_every_s=snapshot_s,
+                            precision=stage_cfg.get("precision", "auto"), threads=threads)
+
+    def restore(trainer: Trainer, stage: str, meta: dict) -> None:
+        if resume and trainer.restore(state_path(resume / f"{stage}.pt"), meta.get("steps", 0)):
+            log(json.dumps({"event": "restore", "stage": stage, "steps": meta.get("steps", 0),
+                            "what": "raw weights and optimiser; no warm-up"}))
 
     resume = Path(args.resume) if args.resume else None
     model_cfg = ModelConfig.from_dict(cfg["model"])
@@ -117,17 +135,20 @@ def main(argv: list[str] | None = None) -> None:
             teacher = FlowDenoiser(model_cfg.backbone, model_cfg.sigma_p).to(device)
         tc = cfg["teacher"]
         log(json.dumps({"event": "start", "stage": "teacher", "params": count_params(teacher), **tc}))
-        opt = StageOptions(minutes=args.teacher_minutes, batch=tc["batch"], lr=tc["lr"], warmup=tc["warmup"],
-                           ema=tc["ema"], max_steps=args.max_steps, snapshot_every_s=snapshot_s)
-        trainer = Trainer(teacher, flow_loss_fn(model_cfg.sigma_p, tc["weighting"]), sampler, opt, device, log,
+        trainer = Trainer(teacher, flow_loss_fn(model_cfg.sigma_p, tc["weighting"]), sampler,
+                          stage_options(tc, args.teacher_minutes), device, log,
                           on_snapshot=snapshotter("teacher", teacher_meta, tc))
+        restore(trainer, "teacher", teacher_meta)
         stats = trainer.run()
         teacher = trainer.ema
         teacher_meta = _round_meta(teacher_meta, stats, tc, device)
         save_checkpoint(out / "teacher.pt", teacher, model_cfg, "teacher", teacher_meta)
+        trainer.save_state(state_path(out / "teacher.pt"), teacher_meta["steps"])
         log(json.dumps({"event": "saved", "stage": "teacher", **{k: v for k, v in stats.items() if k != "history"}}))
 
-    if args.stage in ("student", "both"):
+    if args.stage in ("student", "both") and StopRequest.requested:
+        log(json.dumps({"event": "stopped", "skipped": "student"}))
+    elif args.stage in ("student", "both"):
         if teacher is None:
             raise SystemExit("the student needs a teacher: pass --resume with teacher.pt, or --stage both")
         teacher = teacher.to(device).eval().requires_grad_(False)
@@ -142,16 +163,17 @@ def main(argv: list[str] | None = None) -> None:
             log(json.dumps({"event": "init", "stage": "student", "from": "teacher EMA"}))
         sc = cfg["student"]
         log(json.dumps({"event": "start", "stage": "student", "params": count_params(student), **sc}))
-        opt = StageOptions(minutes=args.student_minutes, batch=sc["batch"], lr=sc["lr"], warmup=sc["warmup"],
-                           ema=sc["ema"], max_steps=args.max_steps, snapshot_every_s=snapshot_s)
         loss = distill_loss_fn(teacher, model_cfg.sigma_p, dt=sc["dt"], lambda_align=sc["lambda_align"],
-                               lambda_bc=sc["lambda_bc"])
-        trainer = Trainer(student, loss, sampler, opt, device, log,
+                               lambda_bc=sc["lambda_bc"], lambda_gt=sc.get("lambda_gt", 0.0))
+        trainer = Trainer(student, loss, sampler, stage_options(sc, args.student_minutes), device, log,
                           on_snapshot=snapshotter("student", student_meta, sc))
+        if student_meta:
+            restore(trainer, "student", student_meta)
         stats = trainer.run()
         student_meta = _round_meta(student_meta, stats, sc, device)
         student_meta["teacher_steps"] = teacher_meta.get("steps", 0)
         save_checkpoint(out / "student.pt", trainer.ema, model_cfg, "student", student_meta)
+        trainer.save_state(state_path(out / "student.pt"), student_meta["steps"])
         log(json.dumps({"event": "saved", "stage": "student", **{k: v for k, v in stats.items() if k != "history"}}))
     log_file.close()
 

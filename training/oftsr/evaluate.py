@@ -8,6 +8,7 @@ alignment are edge-padded and cropped back, exactly as the runtimes do.
 
 from __future__ import annotations
 
+import io
 import math
 import time
 from pathlib import Path
@@ -15,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 from .data import degrade, load_test_set, to_signed
 from .metrics import NIQE, psnr_rgb, psnr_y, sharpness_ratio, ssim_y
@@ -30,6 +32,14 @@ METRICS = ("psnr_y", "ssim_y", "psnr_rgb", "niqe", "sharpness")
 def to_uint8(x: torch.Tensor) -> np.ndarray:
     """[1, 3, H, W] in [-1, 1] -> H x W x 3 uint8."""
     return torch.round((x[0].clamp(-1, 1) + 1) * 127.5).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+
+
+def jpeg_roundtrip(lr: torch.Tensor, quality: int) -> torch.Tensor:
+    """An 8-bit LR in [-1, 1] through a baseline JPEG at `quality` (PIL, 4:2:0), as a CDN photo arrives."""
+    buf = io.BytesIO()
+    Image.fromarray(to_uint8(lr)).save(buf, "JPEG", quality=quality)
+    decoded = np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
+    return to_signed(torch.from_numpy(decoded.copy()).permute(2, 0, 1)[None].to(lr.device))
 
 
 def pad_to(x: torch.Tensor, multiple: int) -> torch.Tensor:
@@ -57,11 +67,15 @@ class Evaluator:
         return m
 
     @torch.no_grad()
-    def outputs(self, hr_u8: np.ndarray, nfe=TEACHER_NFE, ts=STUDENT_T) -> dict[str, np.ndarray]:
+    def outputs(self, hr_u8: np.ndarray, nfe=TEACHER_NFE, ts=STUDENT_T, jpeg_quality: int | None = None
+                ) -> dict[str, np.ndarray]:
         """Every method's 8-bit output for one HR image."""
         h, w = hr_u8.shape[:2]
         hr = to_signed(torch.from_numpy(hr_u8.copy()).permute(2, 0, 1)[None].to(self.device))
-        lr = pad_to(degrade(hr), self.alignment)
+        lr = degrade(hr)
+        if jpeg_quality is not None:
+            lr = jpeg_roundtrip(lr, jpeg_quality)
+        lr = pad_to(lr, self.alignment)
         up_lr = self.up(lr)
         ph, pw = up_lr.shape[-2:]
         noise = torch.from_numpy(noise_field(self.seed, 0, 0, ph, pw)).to(self.device)[None]
@@ -78,12 +92,12 @@ class Evaluator:
                 res[f"student_t{t:.2f}"] = crop(out[i : i + 1])
         return res
 
-    def run_set(self, root: Path, log=print) -> dict:
+    def run_set(self, root: Path, log=print, jpeg_quality: int | None = None) -> dict:
         images = load_test_set(root)
         sums: dict[str, dict[str, list[float]]] = {}
         t0 = time.time()
         for name, hr in images:
-            for method, out in self.outputs(hr).items():
+            for method, out in self.outputs(hr, jpeg_quality=jpeg_quality).items():
                 for k, v in self._metrics(out, hr).items():
                     sums.setdefault(method, {}).setdefault(k, []).append(v)
         table = {m: {k: float(np.mean(v)) for k, v in ks.items()} for m, ks in sums.items()}

@@ -68,12 +68,16 @@ class DistillLoss:
       L_distill = || v_phi(s) - SG[v_phi(t) + dt/s (v_theta(x_t, t) - v_phi(t))] ||^2
       L_align   = || (1 - t) (v_phi(t) - v_theta(x_t, t)) ||^2
       L_BC      = || v_phi(0) - v_theta(x0, 0) ||^2
+    Optionally (lambda_gt > 0, our addition, training/README.md) a boundary term against the ground truth at t = 0,
+      L_GT      = || x0 + v_phi(0) - x1 ||_1,
+    so that the fidelity end is trained as a regression SR model on every sample instead of inheriting the teacher's
+    one-step estimate (which the teacher learns from the few samples with t near 0).
     """
 
     def __init__(self, sigma_p: float, dt: float = 0.05, t_min: float = 0.01, t_max: float = 0.99,
-                 lambda_align: float = 0.01, lambda_bc: float = 0.1):
+                 lambda_align: float = 0.01, lambda_bc: float = 0.1, lambda_gt: float = 0.0):
         self.sigma_p, self.dt, self.t_min, self.t_max = sigma_p, dt, t_min, t_max
-        self.lambda_align, self.lambda_bc = lambda_align, lambda_bc
+        self.lambda_align, self.lambda_bc, self.lambda_gt = lambda_align, lambda_bc, lambda_gt
 
     def __call__(self, student: OneStepStudent, teacher: FlowDenoiser, up_lr: torch.Tensor, hr: torch.Tensor):
         b = hr.shape[0]
@@ -97,4 +101,14 @@ class DistillLoss:
         l_align = _per_sample_mean(((1 - t).view(-1, 1, 1, 1) * (v_phi_t - v_theta_t.float())) ** 2)
         l_bc = _per_sample_mean((v_phi_0 - v_theta_0.float()) ** 2)
         total = l_distill + self.lambda_align * l_align + self.lambda_bc * l_bc
-        return total, {"distill": l_distill.detach(), "align": l_align.detach(), "bc": l_bc.detach()}
+        parts = {"distill": l_distill.detach(), "align": l_align.detach(), "bc": l_bc.detach()}
+        if self.lambda_gt:
+            l_gt = ground_truth_boundary_loss(x0, v_phi_0, hr)
+            total = total + self.lambda_gt * l_gt
+            parts["gt"] = l_gt.detach()
+        return total, parts
+
+
+def ground_truth_boundary_loss(x0: torch.Tensor, v_phi_0: torch.Tensor, x1: torch.Tensor) -> torch.Tensor:
+    """|| x0 + v_phi(0) - x1 ||_1: the student's t = 0 output against the HR image."""
+    return _per_sample_mean((x0 + v_phi_0 - x1.float()).abs())

@@ -8,7 +8,56 @@ from pathlib import Path
 
 from .evaluate import curve_points, is_monotone
 
-TARGETS = {"Set5": 30.7, "B100": 27.0}  # FSRCNN x4, Y-PSNR (issue #3)
+# Student t = 0 Y-PSNR targets (issue #14): at least +0.25 dB over UpscalerJS esrgan-thick (29.95 / 27.17 / 26.67 on
+# this protocol, measured in that issue) from CPU training, and Set5 31.0 once a GPU round has run.
+TARGETS = {"Set5": 30.2, "Set14": 27.4, "B100": 26.9}
+GPU_TARGETS = {"Set5": 31.0}
+HEADLINE_SETS = ("Set5", "Set14", "B100", "Kodak24", "Faces")
+
+
+def history_entry(ev: dict) -> dict:
+    """One evaluation's headline figures, for the card's table of rounds."""
+    figures = {}
+    for name, res in ev["sets"].items():
+        m = res["methods"]
+        figures[name] = {k: round(m[src][metric], 3) for k, src, metric in (
+            ("teacher_nfe1", "teacher_nfe1", "psnr_y"), ("t0", "student_t0.00", "psnr_y"),
+            ("t1", "student_t1.00", "psnr_y"), ("t1_sharpness", "student_t1.00", "sharpness")) if src in m}
+    return {"date": ev["date"], "teacher_steps": ev["teacher"].get("steps", 0),
+            "teacher_minutes": round(ev["teacher"].get("seconds", 0) / 60, 1),
+            "student_steps": ev["student"].get("steps", 0),
+            "student_minutes": round(ev["student"].get("seconds", 0) / 60, 1),
+            "devices": sorted({r["device"] for r in ev["teacher"].get("rounds", []) + ev["student"].get("rounds", [])}),
+            "figures": figures}
+
+
+def with_history(ev: dict, previous: dict | None) -> dict:
+    """`ev` with the history of every earlier evaluation (seeded from `previous` when it has none) plus its own."""
+    history = list(previous.get("history") or [history_entry(previous)]) if previous else []
+    entry = history_entry(ev)
+    same = lambda h: (h["teacher_steps"], h["student_steps"]) == (entry["teacher_steps"], entry["student_steps"])  # noqa: E731
+    return {**ev, "history": [h for h in history if not same(h)] + [entry]}
+
+
+def _history_lines(ev: dict) -> list[str]:
+    history = ev.get("history", [])
+    if len(history) < 2:
+        return []
+    sets = [s for s in ("Set5", "B100") if s in history[-1]["figures"]]
+    head = "| evaluated | teacher steps (minutes) | student steps (minutes) | " + " | ".join(
+        f"{s} teacher NFE 1 | {s} t = 0 | {s} t = 1 (sharpness)" for s in sets) + " |"
+    lines = ["", "Every evaluation of a shipped model, oldest first (Y-PSNR in dB on the tuning sets; the steps and "
+             "minutes are cumulative, so each row shows what the rounds since the row above added and bought):", "",
+             head, "|" + " --- |" * (3 + 3 * len(sets))]
+    for h in history:
+        cells = []
+        for s in sets:
+            f = h["figures"].get(s, {})
+            cells += [f"{f.get('teacher_nfe1', float('nan')):.2f}", f"{f.get('t0', float('nan')):.2f}",
+                      f"{f.get('t1', float('nan')):.2f} ({f.get('t1_sharpness', float('nan')):.2f})"]
+        lines.append(f"| {h['date']} ({', '.join(h['devices'])}) | {h['teacher_steps']:,} ({h['teacher_minutes']}) | "
+                     f"{h['student_steps']:,} ({h['student_minutes']}) | " + " | ".join(cells) + " |")
+    return lines
 COLUMNS = (("psnr_y", "PSNR-Y (dB)", "{:.2f}"), ("ssim_y", "SSIM-Y", "{:.4f}"), ("psnr_rgb", "PSNR-RGB (dB)", "{:.2f}"),
            ("niqe", "NIQE", "{:.2f}"), ("sharpness", "sharpness", "{:.3f}"))
 
@@ -87,12 +136,13 @@ def _checks(sets: dict) -> list[str]:
         bic, got = sets["Set5"]["methods"]["bicubic"]["psnr_y"], sets["Set5"]["methods"]["student_t0.00"]["psnr_y"]
         lines.append(f"- Set5: student t = 0 PSNR-Y {got:.2f} dB against the CPU-only target, bicubic + 1 dB = "
                      f"{bic + 1:.2f} dB: " + ("met" if got >= bic + 1 else f"short by {bic + 1 - got:.2f} dB"))
-    for name, target in TARGETS.items():
-        if name in sets and "student_t0.00" in sets[name]["methods"]:
-            got = sets[name]["methods"]["student_t0.00"]["psnr_y"]
-            lines.append(f"- {name}: student t = 0 PSNR-Y {got:.2f} dB against the GPU-round target {target:.1f} dB "
-                         "(FSRCNN's published x4 figure): "
-                         + ("met" if got >= target else f"short by {target - got:.2f} dB"))
+    for kind, targets in (("CPU", TARGETS), ("GPU-round", GPU_TARGETS)):
+        for name, target in targets.items():
+            if name in sets and "student_t0.00" in sets[name]["methods"]:
+                got = sets[name]["methods"]["student_t0.00"]["psnr_y"]
+                lines.append(f"- {name}: student t = 0 PSNR-Y {got:.2f} dB against the {kind} target {target:.1f} dB"
+                             + (" (esrgan-thick + 0.25 dB)" if kind == "CPU" else "") + ": "
+                             + ("met" if got >= target else f"short by {target - got:.2f} dB"))
     for name, res in sets.items():
         student, teacher = curve_points(res)
         student.sort(key=lambda p: float(p[2]))
@@ -136,11 +186,16 @@ def _peer_degradation_lines(peers: dict) -> list[str]:
 def write_model_card(results_dir: Path, card_path: Path) -> None:
     ev = json.loads((results_dir / "eval.json").read_text())
     sets = ev["sets"]
-    peers_path = results_dir / "peers.json"
     peers: dict = {}
-    if peers_path.exists():
-        peers = json.loads(peers_path.read_text())
-        for name, methods in peers.get("sets", {}).items():
+    # peers.json: the OpenCV peers (scripts/eval_peers.py); peers_js.json: the UpscalerJS models a JavaScript
+    # developer installs from npm (scripts/eval_js_peers.py). Same LR inputs and metrics as ours.
+    for file in ("peers.json", "peers_js.json"):
+        if not (results_dir / file).exists():
+            continue
+        found = json.loads((results_dir / file).read_text())
+        if file == "peers.json":
+            peers = found
+        for name, methods in found.get("sets", {}).items():
             if name in sets:
                 sets[name]["methods"].update({f"peer_{k}": v for k, v in methods.items()})
     plot_tradeoff(sets, results_dir / "tradeoff.png")
@@ -156,12 +211,15 @@ def write_model_card(results_dir: Path, card_path: Path) -> None:
         "PSNR, t = 1 the richest detail. The student is distilled from a noise-augmented conditional rectified-flow "
         f"teacher trained here; both use a tile-exact UNet that runs at LR resolution (channels "
         f"{'/'.join(str(c) for c in ev['model']['backbone']['channels'])}; teacher {ev['params']['teacher']:,} "
-        f"parameters, student {ev['params']['student']:,}).",
+        f"parameters, student {ev['params']['student']:,})"
+        + (f"; the shipped graph costs {ev['macs_per_output_pixel']:,.0f} multiply-accumulates per output pixel."
+           if "macs_per_output_pixel" in ev else "."),
         "",
         "## Training",
         "",
         *_training_lines(ev["teacher"], "teacher"),
         *_training_lines(ev["student"], "student"),
+        *_history_lines(ev),
         "",
         ("Trained on a GPU machine in prepared rounds (training/README.md)." if gpu_trained else
          "**CPU-trained**: no GPU round has trained this model yet; expect it to fall short of the targets below."),
@@ -175,7 +233,9 @@ def write_model_card(results_dir: Path, card_path: Path) -> None:
         f"- σp = {ev['model']['sigma_p']:g} (the paper's choice; the reference configs used 0.2 on DIV2K, not "
         "compared here yet). Student: dt = "
         f"{_last_config(ev['student']).get('dt', '?')}, λ_align = {_last_config(ev['student']).get('lambda_align', '?')}, "
-        f"λ_BC = {_last_config(ev['student']).get('lambda_bc', '?')}, midpoint teacher step, stop-gradient target.",
+        f"λ_BC = {_last_config(ev['student']).get('lambda_bc', '?')}, midpoint teacher step, stop-gradient target"
+        + (f"; our addition, λ_GT = {_last_config(ev['student'])['lambda_gt']:g}: ℓ1 of the t = 0 output against the "
+           "ground truth (training/README.md)." if _last_config(ev["student"]).get("lambda_gt") else "."),
         "- Peers (OpenCV FSRCNN, ESPCN, LapSRN x4) are run on exactly our LR inputs by "
         "`training/scripts/eval_peers.py`. They were trained on LR from `cv2.resize(INTER_CUBIC)`, which does not "
         "antialias, so on our antialiased inputs they score near bicubic" + _peer_gain_clause(peers)

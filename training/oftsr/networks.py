@@ -289,3 +289,26 @@ class ModelConfig:
 
 def count_params(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
+
+
+def macs_per_output_pixel(graph: "StudentGraph", lr_size: int = 64) -> float:
+    """Multiply-accumulates of one StudentGraph pass per output (HR) pixel, counted over every convolution (the
+    time MLPs run once per image and are left out), on an lr_size² input."""
+    total = 0
+
+    def hook(module: nn.Conv2d, inputs, output):
+        nonlocal total
+        k = module.weight[0].numel()  # (in / groups) * kh * kw
+        total += output.numel() * k
+
+    handles = [m.register_forward_hook(hook) for m in graph.modules() if isinstance(m, nn.Conv2d)]
+    try:
+        with torch.no_grad():
+            lr = torch.zeros(1, 3, lr_size, lr_size)
+            out = graph(lr, torch.zeros(1, 3, lr_size * SCALE, lr_size * SCALE), torch.zeros(1))
+    finally:
+        for h in handles:
+            h.remove()
+    # BicubicUp is a functional conv over a buffer, not a module: 25 taps x 16 phases x 3 channels per LR pixel.
+    total += lr_size * lr_size * 3 * SCALE * SCALE * 25
+    return total / (out.shape[-1] * out.shape[-2])

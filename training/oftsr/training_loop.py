@@ -1,12 +1,21 @@
 """The training loop shared by both stages: a wall-clock budget, warm-up then a cosine decay over that budget,
-bf16 autocast and channels_last on CUDA, gradient clipping, an EMA of the weights, periodic throughput logs and
-resumable fp16 checkpoints (EMA weights only: small enough to commit, and what evaluation and export use)."""
+bf16 autocast (CUDA, and the CPU where the config asks for it), channels_last on CUDA, gradient clipping, an EMA of
+the weights, periodic throughput logs, and two files per stage:
+
+- `<stage>.pt`: fp16 EMA weights and the cumulative training record: what evaluation and export use;
+- `<stage>.state.pt`: what a later round needs to go on where this one stopped: the raw weights (fp16) and Adam's
+  moments (bf16: their range, not their last digits, is what matters), with the step count. A round that resumes
+  from it skips the warm-up; each round's cosine runs over its own budget (warm restarts, SGDR-style).
+"""
 
 from __future__ import annotations
 
 import copy
 import json
 import math
+import os
+import signal
+import statistics
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -29,8 +38,10 @@ class StageOptions:
     grad_clip: float = 1.0
     lr_floor: float = 0.1  # final lr as a fraction of the peak
     log_every_s: float = 15.0
-    snapshot_every_s: float | None = None  # call on_snapshot(ema) this often (long CPU runs: watch progress)
+    snapshot_every_s: float | None = None  # call on_snapshot(trainer, steps, patches, seconds) this often (long CPU runs: watch progress)
     max_steps: int | None = None  # for tests: stop after this many steps whatever the budget
+    precision: str = "auto"  # auto (bf16 on CUDA, fp32 on the CPU) | bf16 | fp32
+    threads: str | int = 0  # CPU only: 0 keeps torch's setting, N fixes it, "auto" tunes it while training
 
 
 # ----------------------------------------------------------------------------
@@ -44,6 +55,43 @@ def save_checkpoint(path: Path, net: torch.nn.Module, model_cfg: ModelConfig, st
     tmp = path.with_suffix(".tmp")
     torch.save({"stage": stage, "model": model_cfg.to_dict(), "state": state, "meta": meta}, tmp)
     tmp.replace(path)
+
+
+def state_path(checkpoint: Path) -> Path:
+    """teacher.pt -> teacher.state.pt: the training state that goes with an EMA checkpoint."""
+    return checkpoint.with_name(checkpoint.stem + ".state.pt")
+
+
+def save_training_state(path: Path, net: torch.nn.Module, optim: torch.optim.Optimizer, steps: int) -> None:
+    def pack(v, dtype):
+        return v.detach().to("cpu", dtype) if torch.is_tensor(v) and v.is_floating_point() and v.dim() else v
+
+    opt_state = optim.state_dict()
+    opt_state = {"param_groups": opt_state["param_groups"],
+                 "state": {i: {k: pack(v, torch.bfloat16) for k, v in st.items()} for i, st in opt_state["state"].items()}}
+    state = {"net": {k: pack(v, torch.float16) for k, v in net.state_dict().items()}, "optim": opt_state,
+             "steps": steps}
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    tmp.replace(path)
+
+
+def load_training_state(path: Path, net: torch.nn.Module, optim: torch.optim.Optimizer, steps: int) -> bool:
+    """Restore the raw weights and the optimiser saved beside a checkpoint of `steps` steps; False (nothing changed)
+    when there is no state file or it belongs to another checkpoint."""
+    if not path.exists():
+        return False
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if state.get("steps") != steps:
+        return False
+    ref = net.state_dict()
+    net.load_state_dict({k: v.to(ref[k].dtype) for k, v in state["net"].items()})
+    device = next(net.parameters()).device
+    opt_state = state["optim"]
+    opt_state["state"] = {int(i): {k: v.to(device, torch.float32) if torch.is_tensor(v) and v.dim() else v
+                                   for k, v in st.items()} for i, st in opt_state["state"].items()}
+    optim.load_state_dict(opt_state)
+    return True
 
 
 def load_checkpoint(path: Path, device="cpu") -> tuple[torch.nn.Module, ModelConfig, dict]:
@@ -65,6 +113,56 @@ def _lr_at(step: int, frac: float, opt: StageOptions) -> float:
     return opt.lr * warm * cosine
 
 
+class ThreadTuner:
+    """Chooses torch's CPU thread count while training. With two threads a step waits at every barrier for the
+    slower core, so when another process takes a core (tests, benchmarks, a second run) two threads can be several
+    times slower than one; when the machine is quiet two are faster. Every `every_s` the tuner times `probe` steps
+    at each count and keeps the faster."""
+
+    def __init__(self, choices: tuple[int, ...], every_s: float = 60.0, probe: int = 6, log=print):
+        self.choices, self.every_s, self.probe, self.log = choices, every_s, probe, log
+        self.current = choices[-1]
+        self.queue: list[int] = []  # thread counts still to probe, `probe` steps each
+        self.times: dict[int, list[float]] = {}
+        self.last = time.time()
+        torch.set_num_threads(self.current)
+
+    def after_step(self, seconds: float) -> None:
+        if self.queue:
+            self.times.setdefault(torch.get_num_threads(), []).append(seconds)
+            if len(self.times[torch.get_num_threads()]) >= self.probe:
+                self.queue.pop(0)
+                if self.queue:
+                    torch.set_num_threads(self.queue[0])
+                else:
+                    best = min(self.times, key=lambda n: statistics.median(self.times[n]))
+                    if best != self.current:
+                        self.log(json.dumps({"event": "threads", "threads": best,
+                                             "step_s": {n: round(statistics.median(v), 3) for n, v in self.times.items()}}))
+                    self.current = best
+                    torch.set_num_threads(best)
+                    self.last = time.time()
+        elif time.time() - self.last >= self.every_s:
+            self.times = {}
+            self.queue = list(self.choices)
+            torch.set_num_threads(self.queue[0])
+
+
+class StopRequest:
+    """SIGTERM/SIGINT end the current stage at the next step, which then saves as at the end of its budget, and
+    skip the stages after it: a background round can be stopped cleanly at any time."""
+
+    requested = False
+
+    @classmethod
+    def install(cls) -> None:
+        def handler(signum, frame):
+            cls.requested = True
+
+        signal.signal(signal.SIGTERM, handler)
+        signal.signal(signal.SIGINT, handler)
+
+
 class Trainer:
     """Runs one stage. `loss_fn(net, up_lr, hr)` returns (per-sample loss, dict of per-sample parts)."""
 
@@ -78,9 +176,29 @@ class Trainer:
         self.params = [p for p in self.net.parameters() if p.requires_grad]
         self.optim = torch.optim.Adam(self.params, lr=opt.lr, betas=(0.9, 0.99), fused=self.cuda)
         self.up = BicubicUp().to(device)
+        self.resumed = False  # a restored run keeps its EMA's full decay from the first step
+        self.bf16 = opt.precision == "bf16" or (opt.precision == "auto" and self.cuda)
+        self.tuner = None
+        if not self.cuda and opt.threads == "auto":
+            self.tuner = ThreadTuner(tuple(range(1, (os.cpu_count() or 1) + 1)), log=log)
+        elif not self.cuda and opt.threads:
+            torch.set_num_threads(int(opt.threads))
+
+    def restore(self, path: Path, steps: int) -> bool:
+        """Go on from a saved training state (raw weights and optimiser): no warm-up then."""
+        if not load_training_state(path, self.net, self.optim, steps):
+            return False
+        self.opt.warmup = 0
+        self.resumed = True
+        return True
+
+    def save_state(self, path: Path, steps: int) -> None:
+        save_training_state(path, self.net, self.optim, steps)
 
     def _autocast(self):
-        return torch.autocast("cuda", dtype=torch.bfloat16) if self.cuda else nullcontext()
+        if not self.bf16:
+            return nullcontext()
+        return torch.autocast("cuda" if self.cuda else "cpu", dtype=torch.bfloat16)
 
     def batch(self):
         hr = to_signed(self.sampler.sample(self.opt.batch))
@@ -97,11 +215,12 @@ class Trainer:
         self.net.train()
         while True:
             elapsed = time.time() - start
-            if elapsed >= budget or (opt.max_steps is not None and step >= opt.max_steps):
+            if elapsed >= budget or StopRequest.requested or (opt.max_steps is not None and step >= opt.max_steps):
                 break
             lr = _lr_at(step, elapsed / budget, opt)
             for g in self.optim.param_groups:
                 g["lr"] = lr
+            step_start = time.time()
             up_lr, hr = self.batch()
             with self._autocast():
                 loss, parts = self.loss_fn(self.net, up_lr, hr)
@@ -111,10 +230,12 @@ class Trainer:
             torch.nn.utils.clip_grad_norm_(self.params, opt.grad_clip)
             self.optim.step()
             with torch.no_grad():
-                decay = min(opt.ema, (1 + step) / (10 + step))
+                decay = opt.ema if self.resumed else min(opt.ema, (1 + step) / (10 + step))
                 torch._foreach_lerp_(list(self.ema.parameters()), list(self.net.parameters()), 1 - decay)
             step += 1
             patches += opt.batch
+            if self.tuner:
+                self.tuner.after_step(time.time() - step_start)
             loss_acc += loss.detach()
             for k, v in parts.items():
                 parts_acc[k] = parts_acc.get(k, 0.0) + v.mean()
@@ -128,7 +249,7 @@ class Trainer:
                 self.log(json.dumps(rec))
                 last_log, parts_acc, loss_acc, n_acc = now, {}, 0.0, 0
             if self.on_snapshot and opt.snapshot_every_s and now - last_snapshot >= opt.snapshot_every_s:
-                self.on_snapshot(self.ema, step, patches, now - start)
+                self.on_snapshot(self, step, patches, now - start)
                 last_snapshot = now
         seconds = time.time() - start
         return {"steps": step, "patches": patches, "seconds": round(seconds, 1),

@@ -157,3 +157,17 @@ def test_niqe_rejects_small_images():
     _need_niqe()
     with pytest.raises(ValueError):
         NIQE(NIQE_PARAMS)(np.zeros((64, 200, 3), np.uint8))
+
+
+def test_jpeg_roundtrip_degrades_with_quality():
+    import torch
+
+    from oftsr.evaluate import jpeg_roundtrip
+
+    yy, xx = torch.meshgrid(torch.linspace(-1, 1, 48), torch.linspace(-1, 1, 64), indexing="ij")
+    lr = torch.stack([torch.sin(3 * xx + yy), torch.cos(2 * yy), xx * yy])[None].clamp(-1, 1)
+    lr = torch.round((lr + 1) * 127.5) / 127.5 - 1
+    err = {q: float((jpeg_roundtrip(lr, q) - lr).abs().mean()) for q in (95, 75, 10)}
+    assert jpeg_roundtrip(lr, 75).shape == lr.shape
+    assert err[95] < err[75] < err[10]
+    assert err[95] < 0.02

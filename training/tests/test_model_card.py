@@ -45,3 +45,26 @@ def test_without_that_block_the_card_says_nothing_about_it(results_dir: Path) ->
     text = card.read_text()
     assert "| set | bicubic |" not in text
     assert "they gain" not in text
+
+
+def test_history_seeds_from_the_shipped_evaluation_and_the_card_tables_it(results_dir: Path) -> None:
+    from oftsr.model_card import with_history
+
+    shipped = json.loads((results_dir / "eval.json").read_text())
+    shipped.pop("history", None)
+    newer = json.loads(json.dumps(shipped))
+    newer["teacher"]["steps"] += 1000
+    newer["sets"]["Set5"]["methods"]["student_t0.00"]["psnr_y"] = 31.5
+    merged = with_history(newer, shipped)
+    assert [h["teacher_steps"] for h in merged["history"]] == [shipped["teacher"]["steps"], newer["teacher"]["steps"]]
+    assert merged["history"][-1]["figures"]["Set5"]["t0"] == 31.5
+    # Evaluating the same checkpoints again replaces their row instead of adding one.
+    again = with_history(newer, merged)
+    assert len(again["history"]) == 2
+    (results_dir / "eval.json").write_text(json.dumps(again))
+    card = results_dir / "CARD.md"
+    write_model_card(results_dir, card)
+    text = card.read_text()
+    assert "Every evaluation of a shipped model" in text
+    rows = [line for line in text.splitlines() if line.startswith(f"| {newer['date']} (")]
+    assert len(rows) == 2 and "| 31.50 |" not in rows[0] and "| 31.50 |" in rows[1]

@@ -1,0 +1,88 @@
+"""A training campaign that outlives one run: the training state (raw weights and Adam's moments) is saved beside
+the EMA checkpoint and restored by the next round, which then skips the warm-up; SIGTERM ends a stage cleanly."""
+
+from __future__ import annotations
+
+import json
+
+import torch
+
+from _util import TINY
+from oftsr.data import PatchSampler
+from oftsr.loss import DistillLoss, ground_truth_boundary_loss
+from oftsr.networks import FlowDenoiser, OneStepStudent
+from oftsr.training_loop import StageOptions, StopRequest, ThreadTuner, Trainer, flow_loss_fn, state_path
+
+
+def _sampler():
+    rng = torch.Generator().manual_seed(0)
+    images = [(torch.rand(80, 96, 3, generator=rng) * 255).to(torch.uint8).numpy() for _ in range(2)]
+    return PatchSampler(images, 32, "cpu")
+
+
+def _trainer(net, **kw):
+    opt = StageOptions(minutes=10, batch=2, lr=1e-3, warmup=50, ema=0.9, log_every_s=1e9, **kw)
+    return Trainer(net, flow_loss_fn(0.1, "x1"), _sampler(), opt, "cpu", log=lambda m: None)
+
+
+def test_state_round_trip_restores_weights_and_moments(tmp_path):
+    first = _trainer(FlowDenoiser(TINY, 0.1), max_steps=4)
+    first.run()
+    path = state_path(tmp_path / "teacher.pt")
+    assert path.name == "teacher.state.pt"
+    first.save_state(path, steps=4)
+
+    second = _trainer(FlowDenoiser(TINY, 0.1), max_steps=0)
+    assert not second.restore(path, steps=3)  # a state of another checkpoint is not used
+    assert second.opt.warmup == 50
+    assert second.restore(path, steps=4)
+    assert second.opt.warmup == 0 and second.resumed
+    for a, b in zip(first.net.parameters(), second.net.parameters()):
+        assert torch.allclose(a, b, atol=1e-3, rtol=1e-3)
+    m1, m2 = first.optim.state_dict()["state"], second.optim.state_dict()["state"]
+    assert m1.keys() == m2.keys()
+    for k in m1:
+        assert torch.allclose(m1[k]["exp_avg_sq"], m2[k]["exp_avg_sq"], rtol=2e-2, atol=1e-12)
+        assert float(m2[k]["step"]) == float(m1[k]["step"]) == 4.0
+
+
+def test_sigterm_ends_the_stage_at_the_next_step():
+    trainer = _trainer(FlowDenoiser(TINY, 0.1))
+    StopRequest.requested = True
+    try:
+        stats = trainer.run()
+    finally:
+        StopRequest.requested = False
+    assert stats["steps"] == 0
+
+
+def test_thread_tuner_probes_each_count_and_keeps_the_faster():
+    before = torch.get_num_threads()
+    logs = []
+    tuner = ThreadTuner((1, 2), every_s=0.0, probe=2, log=logs.append)
+    try:
+        tuner.after_step(0.0)  # starts a probe: 1 thread first
+        assert torch.get_num_threads() == 1
+        for s in (0.1, 0.1):
+            tuner.after_step(s)
+        assert torch.get_num_threads() == 2
+        for s in (0.5, 0.5):
+            tuner.after_step(s)
+        assert tuner.current == 1 and torch.get_num_threads() == 1
+        assert json.loads(logs[-1])["threads"] == 1
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_ground_truth_boundary_term_is_l1_of_the_t0_output():
+    x0, v0, x1 = torch.zeros(2, 3, 4, 4), torch.full((2, 3, 4, 4), 0.25), torch.full((2, 3, 4, 4), 0.5)
+    assert torch.allclose(ground_truth_boundary_loss(x0, v0, x1), torch.full((2,), 0.25))
+    teacher, student = FlowDenoiser(TINY, 0.1).eval(), OneStepStudent(TINY, 0.1)
+    hr = torch.rand(2, 3, 32, 32) * 2 - 1
+    up = torch.nn.functional.interpolate(torch.nn.functional.avg_pool2d(hr, 4), scale_factor=4.0)
+    torch.manual_seed(0)
+    total0, parts0 = DistillLoss(0.1)(student, teacher, up, hr)
+    torch.manual_seed(0)
+    total1, parts1 = DistillLoss(0.1, lambda_gt=0.5)(student, teacher, up, hr)
+    assert "gt" not in parts0 and "gt" in parts1
+    assert torch.allclose(total1, total0 + 0.5 * parts1["gt"])
