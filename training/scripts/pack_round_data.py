@@ -1,7 +1,9 @@
 """Packs a compact training subset for a GPU round: lossless WebP files under an ignored folder (default .gpu/data).
 
-A GPU round's whole working tree must fit in 64 MiB, so the subset is budgeted (about 40 MiB): one centred crop of
-every BSDS200 image (320 px) and of every WikiPhotos image (512 px, the highest-quality set). T91 is left out: its
+A GPU round's whole working tree must fit in 64 MiB: the tracked files (about 30 MiB with the checkpoints and their
+training states) plus this subset, so it is budgeted to about 27 MiB: one centred crop of every BSDS200 image
+(256 px) and of every WikiPhotos image (384 px, the highest-quality set). The script fails when the tracked files
+and the subset together would not travel. T91 is left out: its
 images are small (many below the 192-pixel training patch) and the least clean. Pixels are unchanged. The small test
 sets (Set5, Set14, Faces) go to .gpu/test for the round's own evaluation; the full evaluation runs where
 ../shared is readable.
@@ -16,8 +18,21 @@ from pathlib import Path
 from PIL import Image
 
 
-TRAIN_SUBSETS = (("BSDS200", 320), ("WikiPhotos", 512))
+TRAIN_SUBSETS = (("BSDS200", 256), ("WikiPhotos", 384))
 TEST_SETS = ("Set5", "Set14", "Faces")
+TRAVEL_LIMIT = 64 * 2**20  # what the device tool sends: tracked files + untracked-not-ignored + carried paths
+REPO = Path(__file__).resolve().parents[2]
+
+
+def tracked_bytes(repo: Path = REPO) -> int:
+    """Bytes of the files git tracks in `repo` (0 outside a git checkout)."""
+    import subprocess
+
+    try:
+        names = subprocess.run(["git", "ls-files", "-z"], cwd=repo, capture_output=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return 0
+    return sum((repo / n).stat().st_size for n in names.decode().split("\0") if n and (repo / n).is_file())
 
 
 def _pack_one(job: tuple[str, str, int]) -> tuple[str, int, int, int]:
@@ -53,6 +68,10 @@ def main() -> None:
         rows = list(pool.map(_pack_one, jobs))
     total = sum(r[3] for r in rows)
     print(f"packed {len(rows)} images, {sum(r[1] * r[2] for r in rows) / 1e6:.1f} MP, {total / 2**20:.1f} MiB in {out}")
+    travel = tracked_bytes() + total
+    print(f"a GPU round carries {travel / 2**20:.1f} MiB of {TRAVEL_LIMIT / 2**20:.0f} (tracked files + this subset)")
+    if travel > TRAVEL_LIMIT:
+        raise SystemExit(f"over the device tool's {TRAVEL_LIMIT / 2**20:.0f} MiB: shrink TRAIN_SUBSETS")
 
 
 if __name__ == "__main__":
