@@ -218,6 +218,26 @@ describe.skipIf(!chromiumPresent)('client-sdk in Chromium', () => {
     await page.close();
   }, 120_000);
 
+  it('on SwiftShader with a cloud configured, auto runs in the cloud and capabilities() says why', async () => {
+    const page = await openPage(gpuBrowser, server);
+    const before = server.requests.filter((r) => r.startsWith('POST /cloud/')).length;
+    const r = await page.evaluate(async () => {
+      const { createUpscaler } = await (window as unknown as { sdk(): Promise<Sdk> }).sdk();
+      const w = window as unknown as { patternPng(w: number, h: number): Promise<Blob> };
+      const up = createUpscaler({ model: '/models/oftsr-student-x4.json', cloud: { runner: '/cloud/' } });
+      const caps = await up.capabilities();
+      const res = await up.upscale(await w.patternPng(32, 24), { t: 0.5, seed: 1 });
+      await up.dispose();
+      return { caps, ranOn: res.ranOn, reason: res.reason };
+    });
+    expect(r.caps.webgpu).toBe(true); // the adapter is there …
+    expect(r.caps.path).toBe('cloud'); // … but it is SwiftShader, not a GPU
+    expect(r.caps.reason).toMatch(/software renderer.*not a GPU; using the cloud/);
+    expect(r.ranOn).toBe('cloud');
+    expect(server.requests.filter((q) => q.startsWith('POST /cloud/')).length).toBe(before + 1);
+    await page.close();
+  }, 120_000);
+
   it('finishes in the cloud when the WebGPU device is lost mid-run (GPUDevice.destroy between tiles)', async () => {
     const page = await openPage(gpuBrowser, server);
     // Remember the GPUDevice onnxruntime records its commands on, in every worker as it starts
