@@ -421,41 +421,118 @@ describe.skipIf(!chromiumPresent)('client-sdk in Chromium', () => {
     await page.close();
   }, 180_000);
 
-  it('the demo page renders a result (screenshot)', async () => {
-    const page = await plainBrowser.newPage();
+  it('the demo: sample, labelled before/after that line up at any size, both sliders, screenshots', async () => {
+    const shots = join(ROOT, 'test-output/client-sdk');
+    mkdirSync(shots, { recursive: true });
+    const page = await plainBrowser.newPage({ viewport: { width: 1000, height: 900 } });
+    page.on('pageerror', (err) => console.warn('pageerror:', err.message));
+    const shot = (name: string) => page.screenshot({ path: join(shots, `demo-${name}.png`), fullPage: true });
+    const runsDone = (n: number) =>
+      page.waitForFunction((k) => Number(document.body.dataset.runs ?? 0) >= k, n, { timeout: 60_000 });
+    /** Displayed boxes of the two sides, and what the split shows. */
+    const layout = () =>
+      page.evaluate(() => {
+        const box = (id: string) => {
+          const r = (document.getElementById(id) as HTMLElement).getBoundingClientRect();
+          return [r.left, r.top, r.width, r.height].map((v) => Math.round(v * 10) / 10);
+        };
+        const after = document.getElementById('after') as HTMLImageElement;
+        const before = document.getElementById('before') as HTMLCanvasElement;
+        return {
+          before: box('before'),
+          after: box('after'),
+          natural: [after.naturalWidth, after.naturalHeight, before.width, before.height],
+          clip: getComputedStyle(after).clipPath,
+          tags: [
+            document.getElementById('tag-before')?.textContent,
+            document.getElementById('tag-after')?.textContent,
+          ],
+        };
+      });
+
     await page.goto(`${server.url}/?prefer=cloud`);
-    await page.waitForFunction(() => document.getElementById('status')?.textContent === 'pick an image');
-    const png = await page.evaluate(async () => {
-      const c = new OffscreenCanvas(40, 32);
-      const ctx = c.getContext('2d') as OffscreenCanvasRenderingContext2D;
-      const g = ctx.createLinearGradient(0, 0, 40, 32);
-      g.addColorStop(0, '#c33');
-      g.addColorStop(1, '#33c');
-      ctx.fillStyle = g;
-      ctx.fillRect(0, 0, 40, 32);
-      ctx.fillStyle = '#fff';
-      ctx.fillRect(12, 8, 16, 16);
-      const bytes = new Uint8Array(await (await c.convertToBlob({ type: 'image/png' })).arrayBuffer());
-      return Array.from(bytes);
-    });
-    await page.setInputFiles('#file', { name: 'test.png', mimeType: 'image/png', buffer: Buffer.from(png) });
-    await page.selectOption('#prefer', 'cloud');
-    await page.click('#go');
+    await page.waitForFunction(() => document.body.dataset.state === 'idle');
+    // The empty state: no broken images, no result, no raw JSON in view.
+    const empty = await page.evaluate(() => ({
+      broken: [...document.images].filter(
+        (i) => i.offsetParent !== null && !(i.complete && i.naturalWidth > 0),
+      ).length,
+      result: (document.getElementById('result') as HTMLElement).hidden,
+      prefer: (document.getElementById('prefer') as HTMLSelectElement).value,
+    }));
+    expect(empty).toEqual({ broken: 0, result: true, prefer: 'cloud' });
+    await shot('1-empty');
+
+    await page.click('#sample');
+    await runsDone(1);
+    let l = await layout();
+    expect(await page.evaluate(() => document.body.dataset.ranOn)).toBe('cloud');
+    expect(l.natural).toEqual([768, 512, 768, 512]);
+    expect(l.before).toEqual(l.after); // same displayed box, so the halves line up
+    expect(l.tags).toEqual(['before · bicubic', 'after · oftsr ×4, t = 0.5']);
+    expect(await page.textContent('#where')).toMatch(/^Ran on the cloud — prefer: cloud\.$/);
+    expect(await page.textContent('#status')).toMatch(/^Done: 768×512 in \d+\.\d s$/);
+    await shot('2-result');
+
+    // The split: drag across the image with the mouse.
+    const [x, y, w, h] = l.after as [number, number, number, number];
+    await page.mouse.move(x + w * 0.5, y + h / 2);
+    await page.mouse.down();
+    await page.mouse.move(x + w * 0.25, y + h / 2, { steps: 5 });
+    await page.mouse.up();
+    expect((await layout()).clip).toBe('inset(0px 0px 0px 25%)');
+    expect(await page.inputValue('#split')).toBe('25');
+    await shot('3-split-25');
+
+    // The t slider: two key presses (each a release), the last one's result is shown.
+    await page.focus('#t');
+    await page.keyboard.press('ArrowRight');
+    await page.keyboard.press('ArrowRight');
     await page.waitForFunction(
-      () => document.body.dataset.state === 'done' || document.body.dataset.state === 'failed',
+      () =>
+        document.body.dataset.state === 'done' &&
+        document.getElementById('tag-after')?.textContent?.includes('t = 0.6'),
       null,
       { timeout: 60_000 },
     );
-    const status = await page.textContent('#status');
-    expect(status).toMatch(/160×128 on cloud in \d+ ms/);
-    const shot = join(tmpdir(), 'oftsr-demo.png');
-    const bytes = await page.screenshot({ path: shot, fullPage: true });
-    expect(bytes.length).toBeGreaterThan(5000);
-    const size = await page.evaluate(
-      () => (document.getElementById('after') as HTMLImageElement).naturalWidth,
-    );
-    expect(size).toBe(160);
-    console.info(`demo screenshot: ${shot}`);
+    expect(await page.getAttribute('#download', 'download')).toBe('landscape-192x128-x4-t0.6.png');
+
+    // Narrower than the output: both sides shrink to one box.
+    await page.setViewportSize({ width: 480, height: 800 });
+    l = await layout();
+    expect(l.before).toEqual(l.after);
+    expect(l.after[2]).toBeLessThanOrEqual(480);
+    expect(l.after[2]).toBeLessThan(768);
+    await shot('4-narrow');
+
+    // A new input: the old result disappears at once, the new one has its own size.
+    const runs = Number(await page.evaluate(() => document.body.dataset.runs));
+    const png = await page.evaluate(async () => {
+      const c = new OffscreenCanvas(40, 32);
+      const ctx = c.getContext('2d') as OffscreenCanvasRenderingContext2D;
+      ctx.fillStyle = '#36c';
+      ctx.fillRect(0, 0, 40, 32);
+      ctx.fillStyle = '#fff';
+      ctx.fillRect(12, 8, 16, 16);
+      return Array.from(new Uint8Array(await (await c.convertToBlob({ type: 'image/png' })).arrayBuffer()));
+    });
+    await page.setInputFiles('#file', { name: 'box.png', mimeType: 'image/png', buffer: Buffer.from(png) });
+    expect(await page.isHidden('#result')).toBe(true);
+    await runsDone(runs + 1);
+    l = await layout();
+    expect(l.natural).toEqual([160, 128, 160, 128]);
+    expect(l.before).toEqual(l.after);
+
+    // Stop is a stop, not an error.
+    await page.click('#go');
+    await page.click('#stop');
+    await page.waitForFunction(() => document.body.dataset.state !== 'running');
+    const state = await page.evaluate(() => document.body.dataset.state);
+    if (state === 'stopped') {
+      expect(await page.textContent('#status')).toMatch(/^Stopped after/);
+      expect(await page.isHidden('#error')).toBe(true);
+    }
+    console.info(`demo screenshots: ${shots}`);
     await page.close();
-  }, 120_000);
+  }, 180_000);
 });
