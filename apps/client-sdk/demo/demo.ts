@@ -153,9 +153,15 @@ async function run(): Promise<void> {
       seed,
       signal: ctl.signal,
       onProgress: (p) => {
-        bar.max = p.total;
-        bar.value = p.done;
-        line = `tile ${p.done}/${p.total} on ${PLACES[p.where]}`;
+        bar.value = p.fraction;
+        line =
+          p.stage === 'load'
+            ? `loading the model onto ${PLACES[p.where]}`
+            : p.stage === 'retry'
+              ? 'the cloud is busy; retrying when it says'
+              : p.where === 'cloud'
+                ? `upscaling in the cloud (${p.total} tile${p.total === 1 ? '' : 's'})`
+                : `tile ${p.done}/${p.total} on ${PLACES[p.where]}`;
         paint();
       },
     });

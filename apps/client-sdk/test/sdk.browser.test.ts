@@ -140,7 +140,17 @@ describe.skipIf(!chromiumPresent)('client-sdk in Chromium', () => {
     expect(r.a).toMatchObject({ ranOn: 'webgpu', w: 192, h: 160 });
     expect(r.b).toMatchObject({ ranOn: 'cloud', w: 192, h: 160 });
     expect(r.diff).toBeLessThanOrEqual(LEVELS);
-    expect(r.progress.at(-1)).toEqual({ done: 1, total: 1, where: 'webgpu' });
+    // A single-tile job still moves: load, the tile, the output.
+    const steps = r.progress as {
+      done: number;
+      total: number;
+      where: string;
+      stage: string;
+      fraction: number;
+    }[];
+    expect(steps.at(-1)).toMatchObject({ done: 1, total: 1, where: 'webgpu', stage: 'output', fraction: 1 });
+    expect(steps.map((p) => p.stage)).toEqual(['load', 'tiles', 'tiles', 'output']);
+    expect(steps.map((p) => p.fraction)).toEqual([0, 0.1, 0.95, 1]);
     devicePixels = r.pixels;
     console.info(`device vs runner: max diff ${r.diff} levels; seed 7 vs 8 in the cloud: ${r.otherSeed}`);
     await page.close();
@@ -209,7 +219,15 @@ describe.skipIf(!chromiumPresent)('client-sdk in Chromium', () => {
     expect(r.caps).toMatchObject({ webgpu: false, path: 'cloud' });
     expect(r.ranOn).toBe('cloud');
     expect(r.reason).toMatch(/no WebGPU/);
-    expect(r.progress.at(-1)).toEqual({ done: 1, total: 1, where: 'cloud' });
+    // A cloud job moves too: the request out, the answer in, the output.
+    const steps = r.progress as { done: number; where: string; stage: string; fraction: number }[];
+    expect(steps.at(-1)).toMatchObject({ done: 1, total: 1, where: 'cloud', stage: 'output', fraction: 1 });
+    expect(steps.map((p) => [p.stage, p.fraction])).toEqual([
+      ['cloud', 0.1],
+      ['cloud', 0.8],
+      ['cloud', 0.9],
+      ['output', 1],
+    ]);
     expect(server.requests.filter((q) => q.startsWith('POST /cloud/')).length).toBe(before + 1);
     let diff = 0;
     for (let i = 0; i < r.pixels.length; i++)
@@ -359,6 +377,36 @@ describe.skipIf(!chromiumPresent)('client-sdk in Chromium', () => {
     await page.close();
   }, 120_000);
 
+  it('warmup(sizes, { signal }) opens the session an image size will use; an abort stops the worker', async () => {
+    const page = await openPage(plainBrowser, server);
+    const r = await page.evaluate(async () => {
+      const { createUpscaler } = await (window as unknown as { sdk(): Promise<Sdk> }).sdk();
+      const up = createUpscaler({ model: '/models/oftsr-student-x4.json', prefer: 'device' });
+      const caps = await up.warmup([{ width: 100, height: 80 }], { signal: new AbortController().signal });
+      const alive = up.diagnostics().workerAlive;
+      await up.dispose();
+      const other = createUpscaler({ model: '/models/oftsr-student-x4.json', prefer: 'device' });
+      const controller = new AbortController();
+      const started = performance.now();
+      const warming = other.warmup([256], { signal: controller.signal });
+      setTimeout(() => controller.abort(), 50);
+      const error = await warming.then(
+        () => 'resolved',
+        (e: unknown) => (e as Error).name,
+      );
+      return {
+        path: caps.path,
+        alive,
+        error,
+        ms: performance.now() - started,
+        after: other.diagnostics().workerAlive,
+      };
+    });
+    expect(r).toMatchObject({ path: 'wasm', alive: true, error: 'AbortError', after: false });
+    expect(r.ms).toBeLessThan(2000);
+    await page.close();
+  }, 120_000);
+
   it('on the wasm provider: monotone progress over several tiles, Cache Storage reuse, prompt abort', async () => {
     const page = await openPage(plainBrowser, server);
     const r = await page.evaluate(async () => {
@@ -366,7 +414,7 @@ describe.skipIf(!chromiumPresent)('client-sdk in Chromium', () => {
       const w = window as unknown as { patternPng(w: number, h: number): Promise<Blob> };
       const png = await w.patternPng(200, 40);
       const up = createUpscaler({ model: '/models/oftsr-student-x4.json', prefer: 'device' });
-      const progress: { done: number; total: number; where: string }[] = [];
+      const progress: { done: number; total: number; where: string; stage: string; fraction: number }[] = [];
       const res = await up.upscale(png, {
         tileSize: 160,
         output: 'imageBitmap',
@@ -383,7 +431,8 @@ describe.skipIf(!chromiumPresent)('client-sdk in Chromium', () => {
       const run = again.upscale(png, {
         tileSize: 160,
         signal: controller.signal,
-        onProgress: (p: { done: number }) => {
+        onProgress: (p: { done: number; stage: string }) => {
+          if (p.stage !== 'tiles') return;
           events.push(p.done);
           if (p.done === 1) {
             t0.v = performance.now();
@@ -411,8 +460,12 @@ describe.skipIf(!chromiumPresent)('client-sdk in Chromium', () => {
     });
     expect(r.ranOn).toBe('wasm');
     expect(r.bitmap).toEqual([800, 160]);
-    expect(r.progress.map((p) => p.done)).toEqual([0, 1, 2]);
-    expect(r.progress.every((p) => p.total === 2 || p.done === 0)).toBe(true);
+    const tiles = r.progress.filter((p) => p.stage === 'tiles');
+    expect(tiles.map((p) => p.done)).toEqual([0, 1, 2]);
+    expect(tiles.every((p) => p.total === 2 || p.done === 0)).toBe(true);
+    expect(r.progress.map((p) => p.fraction)).toEqual(
+      [...r.progress.map((p) => p.fraction)].sort((a, b) => a - b),
+    );
     expect(r.cachedSecond).toBe(true);
     expect(r.error).toBe('AbortError');
     expect(r.abortMs).toBeLessThan(500);
