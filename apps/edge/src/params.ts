@@ -1,4 +1,5 @@
 import {
+  METADATA_PARAM,
   OftsrError,
   ONERROR_PARAM,
   PARAM_NAMES,
@@ -11,11 +12,12 @@ import { EXP_PARAM, SIG_PARAM } from './signing.ts';
 /** Query key naming a preset from the `PRESETS` var. */
 export const PRESET_PARAM = 'preset';
 
-/** Every query key this edge reads: the request schema's, `preset`, `onerror` and the signature's. */
+/** Every query key this edge reads: the request schema's, `preset`, `onerror`, `metadata` and the signature's. */
 export const KNOWN_QUERY_KEYS: readonly string[] = [
   ...PARAM_NAMES,
   PRESET_PARAM,
   ONERROR_PARAM,
+  METADATA_PARAM,
   SIG_PARAM,
   EXP_PARAM,
 ];

@@ -57,6 +57,7 @@ describe('width, height, dpr, fit', () => {
       ['width=100&dpr=9', 'dpr'],
       ['width=1000&fit=contain', 'width'], // 192 px wide: ×5.2
       ['onerror=maybe', 'onerror'],
+      ['sr=4&metadata=keep', 'metadata'],
     ] as const) {
       const res = await call(`${uniquePath('a.png')}?${query}`);
       expect(res.status, query).toBe(400);
@@ -70,7 +71,7 @@ describe('unknown parameters', () => {
   it('are ignored, never split the cache, and are named in X-Oftsr-Ignored-Params', async () => {
     const calls = mockFetch({ 'origin.test': fakeOrigin({ 'a.png': png }), 'runner.test': fakeRunner() });
     const base = uniquePath('a.png');
-    const plain = await call(`${base}?sr=4`);
+    const plain = await call(`${base}?sr=4&metadata=none`);
     expect(plain.headers.get('x-oftsr-ignored-params')).toBeNull();
     const extra = await call(`${base}?sr=4&blur=5&utm_source=x&blur=6`);
     expect(extra.status).toBe(200);

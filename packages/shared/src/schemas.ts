@@ -347,3 +347,27 @@ export function parseOnError(query: QueryLike): OnErrorMode | undefined {
   }
   return value as OnErrorMode;
 }
+
+/** The query key of `metadata`, an edge-only key like `onerror` (outputs never carry it through). */
+export const METADATA_PARAM = 'metadata';
+
+/**
+ * The URL's `metadata`. Outputs never carry the source's EXIF, XMP or ICC profile (pixels are
+ * decoded to sRGB and re-encoded), so `none` — the default — is what every output is, and `keep`
+ * is refused rather than answered with a stripped image.
+ *
+ * @throws {OftsrError} `bad_param` (400) for `keep`, another value or a repeated key.
+ */
+export function parseMetadata(query: QueryLike): 'none' {
+  const values = query.getAll(METADATA_PARAM);
+  if (values.length === 0) return 'none';
+  if (values.length === 1 && values[0] === 'none') return 'none';
+  if (values.length === 1 && values[0] === 'keep') {
+    throw badParam(
+      METADATA_PARAM,
+      'metadata=keep is not supported: outputs carry no EXIF, XMP or ICC profile (pixels are re-encoded as sRGB); use metadata=none or leave it out',
+      'none',
+    );
+  }
+  throw badParam(METADATA_PARAM, `metadata must be none (got ${JSON.stringify(values.join(','))})`, 'none');
+}

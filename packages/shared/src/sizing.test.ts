@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { OftsrError } from './errors.ts';
-import { canonicalizeParams, parseOnError, parseParamsFromQuery, resolveOutputSize } from './schemas.ts';
+import {
+  canonicalizeParams,
+  parseMetadata,
+  parseOnError,
+  parseParamsFromQuery,
+  resolveOutputSize,
+} from './schemas.ts';
 
 const q = (text: string) => parseParamsFromQuery(new URLSearchParams(text));
 
@@ -81,5 +87,16 @@ describe('onerror', () => {
     expect(parseOnError(new URLSearchParams('onerror=redirect'))).toBe('redirect');
     expect(parseOnError(new URLSearchParams(''))).toBeUndefined();
     expect(() => parseOnError(new URLSearchParams('onerror=ignore'))).toThrow(/onerror must be/);
+  });
+});
+
+describe('metadata', () => {
+  it('none (the default) is what outputs are; keep is refused, not silently stripped', () => {
+    expect(parseMetadata(new URLSearchParams(''))).toBe('none');
+    expect(parseMetadata(new URLSearchParams('metadata=none'))).toBe('none');
+    expect(() => parseMetadata(new URLSearchParams('metadata=keep'))).toThrow(
+      /metadata=keep is not supported/,
+    );
+    expect(() => parseMetadata(new URLSearchParams('metadata=copyright'))).toThrow(/metadata must be none/);
   });
 });

@@ -1,6 +1,7 @@
 import {
   cacheKey,
   OftsrError,
+  parseMetadata,
   parseOnError,
   resolveOutputSize,
   toErrorBody,
@@ -198,6 +199,7 @@ async function serveImage(c: Context<Env>, url: URL): Promise<Response> {
   const config = readConfig(c.env);
   const requested = resolveParams(url.searchParams, c.get('signed'), config);
   const onerror = parseOnError(url.searchParams);
+  parseMetadata(url.searchParams); // 400 for metadata=keep: outputs carry none
   const location = locateSource(url.pathname, config, c.env);
   const keyFormat = negotiateFormat(requested.format, c.req.header('accept') ?? null);
   const params: RequestParams = { ...requested, format: keyFormat };
