@@ -108,6 +108,21 @@ describe('GIF sources', () => {
   });
 });
 
+describe('coalesced followers', () => {
+  it("get the leader's answer where the source decides it: animated, or 400 for a box past ×4", async () => {
+    mockFetch({
+      'origin.test': fakeOrigin({ 'a.gif': animatedGif, 'a.png': png }),
+      'runner.test': fakeRunner(),
+    });
+    const gifPath = `${uniquePath('a.gif')}?sr=4`;
+    const both = await Promise.all([call(gifPath), call(gifPath)]);
+    expect(both.map((r) => r.headers.get('x-oftsr-fallback-reason'))).toEqual(['animated', 'animated']);
+    const pngPath = `${uniquePath('a.png')}?width=2000&fit=contain`;
+    const sized = await Promise.all([call(pngPath), call(pngPath)]);
+    expect(sized.map((r) => r.status)).toEqual([400, 400]);
+  });
+});
+
 describe('onerror', () => {
   it('onerror=redirect answers a failed upscale with a 302 to the origin, whatever FALLBACK_MODE says', async () => {
     vi.spyOn(console, 'warn').mockImplementation(() => {});

@@ -229,8 +229,11 @@ async function serveImage(c: Context<Env>, url: URL): Promise<Response> {
     const stored = await Promise.race([joined.wait, patience]);
     const image = stored ? await readR2(c.env, key) : undefined;
     if (image !== undefined) return serveCached(c.req.raw, image, key, vary, 'hit');
-    // The leader failed: serve the original rather than hitting a failing runner again.
+    // The leader failed: serve the original rather than hitting a failing runner again (with the
+    // leader's answer where the source alone decides it: animated, or a box past ×4).
     const source = await fetchSource(location, config, c.env);
+    if (isAnimated(source.bytes, source.format)) return serveFallback(source, config, 'animated', onerror);
+    resolveOutputSize(params, source.width, source.height);
     return serveFallback(source, config, 'upstream', onerror);
   }
   try {
