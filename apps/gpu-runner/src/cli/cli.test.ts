@@ -106,7 +106,7 @@ describe('oftsr upscale', () => {
     expect(r.stderr).toMatch(/cut\.png: cannot decode image/);
     expect(r.stderr).toMatch(/empty\.png: empty file/);
     expect(r.stderr).toMatch(/fake\.jpg: not a supported image/);
-    expect(r.stderr).toMatch(/error: .*blocked\.png/);
+    expect(r.stderr).toMatch(/error: mixed\/blocked\.png: /); // the input, even when the write failed
     expect(readdirSync(join(dir, 'mixed-out')).sort()).toEqual(['blocked.png', 'good.png']);
     expect(tempFiles(join(dir, 'mixed-out'))).toEqual([]);
     expect(r.stdout).toMatch(/done: 1 written, 4 failed/);

@@ -67,6 +67,12 @@ export function paramsFromFlags(options: UpscaleCliOptions): RequestParams {
   return parseParamsFromJson(raw);
 }
 
+/** An error line for one input: always starts with the input's path. */
+function inputError(input: string, err: unknown): string {
+  const text = message(err);
+  return text.startsWith(`${input}:`) ? text : `${input}: ${text}`;
+}
+
 function message(err: unknown): string {
   // The limit is the CLI's flag here, not the service's variable: name it.
   if (err instanceof OftsrError && err.code === 'too_large')
@@ -137,7 +143,7 @@ export async function runUpscale(
       });
     } catch (err) {
       failures += 1;
-      io.stderr.write(`error: ${message(err)}\n`);
+      io.stderr.write(`error: ${inputError(job.input, err)}\n`);
     }
   }
   if (planned.length === 0) {
@@ -177,7 +183,7 @@ export async function runUpscale(
         if (io.signal?.aborted) throw err;
         failures += 1;
         progress.tick(tiles - ticked);
-        progress.error(`error: ${message(err)}`);
+        progress.error(`error: ${inputError(job.input, err)}`);
       }
     }
   } finally {
