@@ -19,7 +19,7 @@ export default tseslint.config(
   },
   {
     // Tooling files run under Node; shared source must stay runtime-free and gets no Node globals.
-    files: ['*.js', '*.ts', 'bin/**/*.js'],
+    files: ['*.js', '*.ts', 'bin/**/*.js', 'apps/*/bin/**/*.js'],
     languageOptions: { globals: { ...globals.node } },
   },
   {

@@ -78,6 +78,20 @@ export async function probeGpu(): Promise<{ adapter: GpuInfo | null; error?: str
   }
 }
 
+const SOFTWARE_RENDERERS = /swiftshader|llvmpipe|lavapipe|softpipe|microsoft basic render|\bwarp\b/i;
+
+/**
+ * Whether an adapter is a CPU emulation of a GPU (Chromium's SwiftShader, Mesa's llvmpipe/lavapipe,
+ * Windows' WARP): `isFallbackAdapter`, or a software renderer's name in its info. On one the student
+ * runs tens of times slower than on a GPU, and slower than onnxruntime's own wasm provider.
+ */
+export function isSoftwareAdapter(adapter: GpuInfo): boolean {
+  if (adapter.fallbackAdapter) return true;
+  return SOFTWARE_RENDERERS.test(
+    `${adapter.vendor} ${adapter.architecture} ${adapter.device} ${adapter.description}`,
+  );
+}
+
 /** Inputs of {@link choosePath}. */
 export interface PathInputs {
   prefer: Preference;
@@ -91,9 +105,11 @@ export interface PathInputs {
 /**
  * The fallback rules:
  * - `cloud`: the cloud (createUpscaler refuses `cloud` without a cloud endpoint).
- * - `auto` (default): WebGPU when an adapter exists and its limits hold a tile; else the cloud when
- *   configured; else the wasm provider.
- * - `device`: WebGPU when usable, else the wasm provider — the cloud only rescues a failed run.
+ * - `auto` (default): WebGPU when a hardware adapter exists and its limits hold a tile; else the
+ *   cloud when configured; else the wasm provider. A software adapter ({@link isSoftwareAdapter}) is
+ *   not a GPU: `auto` skips it.
+ * - `device`: WebGPU when usable (a software adapter included: the caller asked for this device),
+ *   else the wasm provider — the cloud only rescues a failed run.
  */
 export function choosePath(inputs: PathInputs): { path: ExecutionPath; reason: string } {
   const { prefer, adapter, cloud, tile } = inputs;
@@ -105,6 +121,13 @@ export function choosePath(inputs: PathInputs): { path: ExecutionPath; reason: s
     why =
       `WebGPU limits too small for ${tile}px tiles (maxStorageBufferBindingSize ` +
       `${adapter.maxStorageBufferBindingSize}, maxBufferSize ${adapter.maxBufferSize}, need ${need})`;
+  else if (prefer === 'auto' && isSoftwareAdapter(adapter))
+    why =
+      `the WebGPU adapter is a software renderer (${adapter.vendor || 'unknown'} ` +
+      `${adapter.architecture || adapter.description || 'fallback adapter'}), not a GPU`.replace(
+        /\s+\)/,
+        ')',
+      );
   else
     return {
       path: 'webgpu',

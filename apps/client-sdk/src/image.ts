@@ -1,7 +1,7 @@
 /**
  * Main-thread image plumbing: every accepted input decoded to RGBA bytes (no colour conversion, no
  * premultiplication, so PNG pixels arrive exactly as encoded), and RGBA bytes turned into the
- * requested output (Blob, ImageData, ImageBitmap).
+ * requested output (Blob, data URL, ImageData, ImageBitmap).
  */
 import { OftsrError } from '@oftsr/shared';
 
@@ -10,11 +10,13 @@ export type ImageInput =
   ImageBitmap | HTMLImageElement | HTMLCanvasElement | OffscreenCanvas | ImageData | Blob | string | URL;
 
 /** Output kinds. */
-export type OutputKind = 'blob' | 'imageData' | 'imageBitmap';
+export type OutputKind = 'blob' | 'dataUrl' | 'imageData' | 'imageBitmap';
 
 /** The output type for each kind. */
 export interface OutputTypes {
   blob: Blob;
+  /** `data:image/png;base64,…` (the format and quality of `format`/`quality`), e.g. for an `<img src>`. */
+  dataUrl: string;
   imageData: ImageData;
   imageBitmap: ImageBitmap;
 }
@@ -126,6 +128,10 @@ export async function toOutput<K extends OutputKind>(
   quality: number,
 ): Promise<OutputTypes[K]> {
   const type = `image/${format}`;
+  if (kind === 'dataUrl') {
+    const blob = await toOutput('blob', image, format, quality);
+    return (await blobToDataUrl(blob)) as OutputTypes[K];
+  }
   if ('blob' in image) {
     if (kind === 'blob' && image.blob.type === type) return image.blob as OutputTypes[K];
     const data = await decodeBlob(image.blob);
@@ -137,4 +143,14 @@ export async function toOutput<K extends OutputKind>(
   const ctx = canvas2d(image.width, image.height);
   ctx.putImageData(data, 0, 0);
   return (await ctx.canvas.convertToBlob({ type, quality: quality / 100 })) as OutputTypes[K];
+}
+
+/** A Blob as a `data:` URL (FileReader does the base64 without building a string per byte). */
+function blobToDataUrl(blob: Blob): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(reader.result as string);
+    reader.onerror = () => reject(reader.error ?? new Error('reading the result failed'));
+    reader.readAsDataURL(blob);
+  });
 }

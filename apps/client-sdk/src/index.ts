@@ -56,12 +56,29 @@ export interface UpscalerOptions {
   tileSizes?: readonly number[];
 }
 
-/** A progress report: tiles done of total, and where the work runs now. */
+/**
+ * What an upscale is doing: `load` (the model onto the device), `tiles` (running them), `cloud` (the
+ * request is out), `retry` (the cloud is busy; waiting its `Retry-After`), `output` (done).
+ */
+export type ProgressStage = 'load' | 'tiles' | 'cloud' | 'retry' | 'output';
+
+/**
+ * A progress report: tiles done of total, where the work runs now, and the stage with an overall
+ * `fraction` in [0, 1] that moves through loading, each tile (or the cloud's request and answer) and
+ * the output — so a single-tile or cloud job moves too. `done` and `fraction` never go back.
+ */
 export interface Progress {
   done: number;
   total: number;
   where: ExecutionPath;
+  stage: ProgressStage;
+  fraction: number;
+  /** Milliseconds since `upscale` was called. */
+  elapsedMs: number;
 }
+
+/** What {@link Upscaler.warmup} prepares: a tile size (LR px), or an image size whose tile it uses. */
+export type WarmupSize = number | { width: number; height: number };
 
 /** Options of `upscale`. */
 export interface UpscaleOptions<K extends OutputKind = 'blob'> {
@@ -117,8 +134,12 @@ export interface Upscaler {
     input: ImageInput,
     options?: UpscaleOptions<K>,
   ): Promise<UpscaleResult<K>>;
-  /** Probes the device and, when it will be used, loads the model and compiles a session. */
-  warmup(): Promise<Capabilities>;
+  /**
+   * Probes the device and, when it will be used, loads the model and opens (compiles and runs once)
+   * the session of each size: a tile size, or an image size's tile (default: the smallest tile). The
+   * worker keeps one session, so warm the size you will upscale last. Aborting stops the worker.
+   */
+  warmup(sizes?: readonly WarmupSize[], options?: { signal?: AbortSignal }): Promise<Capabilities>;
   capabilities(): Promise<Capabilities>;
   diagnostics(): Diagnostics;
   dispose(): Promise<void>;
@@ -308,10 +329,23 @@ export function createUpscaler(options: UpscalerOptions): Upscaler {
     let reason = where === c.path ? c.reason : `device disabled (${deviceDisabled}); using the cloud`;
     let lastDone = 0;
     let total = 1;
+    let fraction = 0;
+    const emit = (stage: ProgressStage, f: number): void => {
+      fraction = Math.max(fraction, Math.min(1, f));
+      opts.onProgress?.({
+        done: lastDone,
+        total,
+        where,
+        stage,
+        fraction,
+        elapsedMs: performance.now() - start,
+      });
+    };
+    // Device: loading is the first 10 %, the tiles the next 85 %, the output the rest.
     const report = (done: number, t: number): void => {
       total = t;
       lastDone = Math.max(lastDone, done);
-      opts.onProgress?.({ done: lastDone, total, where });
+      emit('tiles', 0.1 + (0.85 * lastDone) / total);
     };
     let fallbackFrom: DeviceProvider | undefined;
 
@@ -319,6 +353,7 @@ export function createUpscaler(options: UpscalerOptions): Upscaler {
       const provider: DeviceProvider = where;
       try {
         const dw = startDevice(provider);
+        emit('load', 0);
         const ready = await new Promise<ReadyMessage>((resolve, reject) => {
           const onAbort = (): void => reject(abortError(signal as AbortSignal));
           signal?.addEventListener('abort', onAbort, { once: true });
@@ -331,6 +366,7 @@ export function createUpscaler(options: UpscalerOptions): Upscaler {
         report(0, 1);
         const result = await runOnDevice(dw, image, params, tile, signal, report);
         const out = await toOutput(kind, result, format, quality);
+        emit('output', 1);
         return {
           image: out,
           width: result.width,
@@ -355,16 +391,22 @@ export function createUpscaler(options: UpscalerOptions): Upscaler {
       }
     }
 
-    report(lastDone, total);
+    // Cloud: the request going out, the answer arriving and the output move the fraction on from
+    // wherever the device left it.
+    const from = fraction;
+    const step = (share: number): number => from + (1 - from) * share;
     const bytes = image.blob ?? (await encodePng(image));
     const cloud = await cloudUpscale(
       options.cloud as CloudOptions,
       { bytes, ...(image.url ? { url: image.url } : {}) },
       params,
       signal,
+      (e) => emit(e.type === 'retry' ? 'retry' : 'cloud', step(e.type === 'answered' ? 0.8 : 0.1)),
     );
-    report(total, total);
+    lastDone = total;
+    emit('cloud', step(0.9));
     const out = await toOutput(kind, { blob: cloud.blob }, format, quality);
+    emit('output', 1);
     return {
       image: out,
       width: cloud.width || image.width * params.sr,
@@ -387,16 +429,56 @@ export function createUpscaler(options: UpscalerOptions): Upscaler {
       queue = run.catch(() => undefined);
       return run;
     },
-    async warmup() {
+    async warmup(sizes: readonly WarmupSize[] = [], warmOptions: { signal?: AbortSignal } = {}) {
+      const { signal } = warmOptions;
+      signal?.throwIfAborted();
       const c = await capabilities();
-      if (c.path !== 'cloud' && !deviceDisabled) {
-        try {
-          await startDevice(c.path).ready;
-        } catch (err) {
-          if (!options.cloud) throw err;
-          killDevice();
-          deviceDisabled = `the model failed to load on ${c.path}: ${err instanceof Error ? err.message : String(err)}`;
+      if (c.path === 'cloud' || deviceDisabled) return c;
+      const dw = startDevice(c.path);
+      const abortable = <T>(work: Promise<T>): Promise<T> =>
+        new Promise<T>((resolve, reject) => {
+          const onAbort = (): void => {
+            if (device === dw) killDevice();
+            reject(abortError(signal as AbortSignal));
+          };
+          if (signal?.aborted) return onAbort();
+          signal?.addEventListener('abort', onAbort, { once: true });
+          work.then(resolve, reject).finally(() => signal?.removeEventListener('abort', onAbort));
+        });
+      let ready: ReadyMessage;
+      try {
+        ready = await abortable(dw.ready);
+      } catch (err) {
+        if (signal?.aborted || !options.cloud) throw err;
+        killDevice();
+        deviceDisabled = `the model failed to load on ${c.path}: ${err instanceof Error ? err.message : String(err)}`;
+        return c;
+      }
+      for (const size of sizes) {
+        const tile =
+          typeof size === 'number'
+            ? size
+            : chooseTile(tileSizes, size.width, size.height, ready.manifest.alignment);
+        if (!Number.isInteger(tile) || tile < 4 || tile % 4 !== 0) {
+          throw new OftsrError(
+            'bad_param',
+            `warmup sizes must give tiles that are multiples of 4 (got ${tile})`,
+            {
+              field: 'sizes',
+            },
+          );
         }
+        const id = nextId++;
+        await abortable(
+          new Promise<void>((resolve, reject) => {
+            dw.listeners.set(id, (msg) => {
+              dw.listeners.delete(id);
+              if (msg.type === 'warm') resolve();
+              else if (msg.type === 'error') reject(new OftsrError('internal', msg.message));
+            });
+            dw.worker.postMessage({ type: 'warmup', id, tile } satisfies WorkerRequest);
+          }),
+        );
       }
       return c;
     },

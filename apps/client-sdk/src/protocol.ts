@@ -43,7 +43,14 @@ export interface DisposeRequest {
   id: number;
 }
 
-export type WorkerRequest = InitRequest | UpscaleRequest | DisposeRequest;
+/** Opens (and so compiles and runs once) the session for one tile size, ahead of an upscale. */
+export interface WarmupRequest {
+  type: 'warmup';
+  id: number;
+  tile: number;
+}
+
+export type WorkerRequest = InitRequest | UpscaleRequest | WarmupRequest | DisposeRequest;
 
 /** Answer to {@link InitRequest}. */
 export interface ReadyMessage {
@@ -93,4 +100,12 @@ export interface DisposedMessage {
   id: number;
 }
 
-export type WorkerResponse = ReadyMessage | ProgressMessage | ResultMessage | ErrorMessage | DisposedMessage;
+/** Answer to {@link WarmupRequest}. */
+export interface WarmMessage {
+  type: 'warm';
+  id: number;
+  tile: number;
+}
+
+export type WorkerResponse =
+  ReadyMessage | ProgressMessage | ResultMessage | WarmMessage | ErrorMessage | DisposedMessage;

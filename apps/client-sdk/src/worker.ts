@@ -120,7 +120,14 @@ self.onmessage = (event: MessageEvent<WorkerRequest>) => {
   const msg = event.data;
   if (msg.type === 'init') void init(msg).catch((err: unknown) => fail(msg.id, 'load', err));
   else if (msg.type === 'upscale') void upscale(msg).catch((err: unknown) => fail(msg.id, 'run', err));
-  else if (msg.type === 'dispose') {
+  else if (msg.type === 'warmup') {
+    if (!state) fail(msg.id, 'run', new OftsrError('internal', 'the worker has no model loaded'));
+    else
+      void sessionFor(msg.tile).then(
+        () => post({ type: 'warm', id: msg.id, tile: msg.tile }),
+        (err: unknown) => fail(msg.id, 'run', err),
+      );
+  } else if (msg.type === 'dispose') {
     void (state?.session?.release() ?? Promise.resolve())
       .catch(() => undefined)
       .then(() => {

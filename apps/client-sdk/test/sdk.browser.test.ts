@@ -140,7 +140,17 @@ describe.skipIf(!chromiumPresent)('client-sdk in Chromium', () => {
     expect(r.a).toMatchObject({ ranOn: 'webgpu', w: 192, h: 160 });
     expect(r.b).toMatchObject({ ranOn: 'cloud', w: 192, h: 160 });
     expect(r.diff).toBeLessThanOrEqual(LEVELS);
-    expect(r.progress.at(-1)).toEqual({ done: 1, total: 1, where: 'webgpu' });
+    // A single-tile job still moves: load, the tile, the output.
+    const steps = r.progress as {
+      done: number;
+      total: number;
+      where: string;
+      stage: string;
+      fraction: number;
+    }[];
+    expect(steps.at(-1)).toMatchObject({ done: 1, total: 1, where: 'webgpu', stage: 'output', fraction: 1 });
+    expect(steps.map((p) => p.stage)).toEqual(['load', 'tiles', 'tiles', 'output']);
+    expect(steps.map((p) => p.fraction)).toEqual([0, 0.1, 0.95, 1]);
     devicePixels = r.pixels;
     console.info(`device vs runner: max diff ${r.diff} levels; seed 7 vs 8 in the cloud: ${r.otherSeed}`);
     await page.close();
@@ -209,12 +219,40 @@ describe.skipIf(!chromiumPresent)('client-sdk in Chromium', () => {
     expect(r.caps).toMatchObject({ webgpu: false, path: 'cloud' });
     expect(r.ranOn).toBe('cloud');
     expect(r.reason).toMatch(/no WebGPU/);
-    expect(r.progress.at(-1)).toEqual({ done: 1, total: 1, where: 'cloud' });
+    // A cloud job moves too: the request out, the answer in, the output.
+    const steps = r.progress as { done: number; where: string; stage: string; fraction: number }[];
+    expect(steps.at(-1)).toMatchObject({ done: 1, total: 1, where: 'cloud', stage: 'output', fraction: 1 });
+    expect(steps.map((p) => [p.stage, p.fraction])).toEqual([
+      ['cloud', 0.1],
+      ['cloud', 0.8],
+      ['cloud', 0.9],
+      ['output', 1],
+    ]);
     expect(server.requests.filter((q) => q.startsWith('POST /cloud/')).length).toBe(before + 1);
     let diff = 0;
     for (let i = 0; i < r.pixels.length; i++)
       diff = Math.max(diff, Math.abs((r.pixels[i] as number) - (devicePixels[i] ?? -99)));
     expect(diff).toBeLessThanOrEqual(LEVELS);
+    await page.close();
+  }, 120_000);
+
+  it('on SwiftShader with a cloud configured, auto runs in the cloud and capabilities() says why', async () => {
+    const page = await openPage(gpuBrowser, server);
+    const before = server.requests.filter((r) => r.startsWith('POST /cloud/')).length;
+    const r = await page.evaluate(async () => {
+      const { createUpscaler } = await (window as unknown as { sdk(): Promise<Sdk> }).sdk();
+      const w = window as unknown as { patternPng(w: number, h: number): Promise<Blob> };
+      const up = createUpscaler({ model: '/models/oftsr-student-x4.json', cloud: { runner: '/cloud/' } });
+      const caps = await up.capabilities();
+      const res = await up.upscale(await w.patternPng(32, 24), { t: 0.5, seed: 1 });
+      await up.dispose();
+      return { caps, ranOn: res.ranOn, reason: res.reason };
+    });
+    expect(r.caps.webgpu).toBe(true); // the adapter is there …
+    expect(r.caps.path).toBe('cloud'); // … but it is SwiftShader, not a GPU
+    expect(r.caps.reason).toMatch(/software renderer.*not a GPU; using the cloud/);
+    expect(r.ranOn).toBe('cloud');
+    expect(server.requests.filter((q) => q.startsWith('POST /cloud/')).length).toBe(before + 1);
     await page.close();
   }, 120_000);
 
@@ -339,6 +377,36 @@ describe.skipIf(!chromiumPresent)('client-sdk in Chromium', () => {
     await page.close();
   }, 120_000);
 
+  it('warmup(sizes, { signal }) opens the session an image size will use; an abort stops the worker', async () => {
+    const page = await openPage(plainBrowser, server);
+    const r = await page.evaluate(async () => {
+      const { createUpscaler } = await (window as unknown as { sdk(): Promise<Sdk> }).sdk();
+      const up = createUpscaler({ model: '/models/oftsr-student-x4.json', prefer: 'device' });
+      const caps = await up.warmup([{ width: 100, height: 80 }], { signal: new AbortController().signal });
+      const alive = up.diagnostics().workerAlive;
+      await up.dispose();
+      const other = createUpscaler({ model: '/models/oftsr-student-x4.json', prefer: 'device' });
+      const controller = new AbortController();
+      const started = performance.now();
+      const warming = other.warmup([256], { signal: controller.signal });
+      setTimeout(() => controller.abort(), 50);
+      const error = await warming.then(
+        () => 'resolved',
+        (e: unknown) => (e as Error).name,
+      );
+      return {
+        path: caps.path,
+        alive,
+        error,
+        ms: performance.now() - started,
+        after: other.diagnostics().workerAlive,
+      };
+    });
+    expect(r).toMatchObject({ path: 'wasm', alive: true, error: 'AbortError', after: false });
+    expect(r.ms).toBeLessThan(2000);
+    await page.close();
+  }, 120_000);
+
   it('on the wasm provider: monotone progress over several tiles, Cache Storage reuse, prompt abort', async () => {
     const page = await openPage(plainBrowser, server);
     const r = await page.evaluate(async () => {
@@ -346,7 +414,7 @@ describe.skipIf(!chromiumPresent)('client-sdk in Chromium', () => {
       const w = window as unknown as { patternPng(w: number, h: number): Promise<Blob> };
       const png = await w.patternPng(200, 40);
       const up = createUpscaler({ model: '/models/oftsr-student-x4.json', prefer: 'device' });
-      const progress: { done: number; total: number; where: string }[] = [];
+      const progress: { done: number; total: number; where: string; stage: string; fraction: number }[] = [];
       const res = await up.upscale(png, {
         tileSize: 160,
         output: 'imageBitmap',
@@ -363,7 +431,8 @@ describe.skipIf(!chromiumPresent)('client-sdk in Chromium', () => {
       const run = again.upscale(png, {
         tileSize: 160,
         signal: controller.signal,
-        onProgress: (p: { done: number }) => {
+        onProgress: (p: { done: number; stage: string }) => {
+          if (p.stage !== 'tiles') return;
           events.push(p.done);
           if (p.done === 1) {
             t0.v = performance.now();
@@ -391,8 +460,12 @@ describe.skipIf(!chromiumPresent)('client-sdk in Chromium', () => {
     });
     expect(r.ranOn).toBe('wasm');
     expect(r.bitmap).toEqual([800, 160]);
-    expect(r.progress.map((p) => p.done)).toEqual([0, 1, 2]);
-    expect(r.progress.every((p) => p.total === 2 || p.done === 0)).toBe(true);
+    const tiles = r.progress.filter((p) => p.stage === 'tiles');
+    expect(tiles.map((p) => p.done)).toEqual([0, 1, 2]);
+    expect(tiles.every((p) => p.total === 2 || p.done === 0)).toBe(true);
+    expect(r.progress.map((p) => p.fraction)).toEqual(
+      [...r.progress.map((p) => p.fraction)].sort((a, b) => a - b),
+    );
     expect(r.cachedSecond).toBe(true);
     expect(r.error).toBe('AbortError');
     expect(r.abortMs).toBeLessThan(500);
@@ -401,41 +474,118 @@ describe.skipIf(!chromiumPresent)('client-sdk in Chromium', () => {
     await page.close();
   }, 180_000);
 
-  it('the demo page renders a result (screenshot)', async () => {
-    const page = await plainBrowser.newPage();
+  it('the demo: sample, labelled before/after that line up at any size, both sliders, screenshots', async () => {
+    const shots = join(ROOT, 'test-output/client-sdk');
+    mkdirSync(shots, { recursive: true });
+    const page = await plainBrowser.newPage({ viewport: { width: 1000, height: 900 } });
+    page.on('pageerror', (err) => console.warn('pageerror:', err.message));
+    const shot = (name: string) => page.screenshot({ path: join(shots, `demo-${name}.png`), fullPage: true });
+    const runsDone = (n: number) =>
+      page.waitForFunction((k) => Number(document.body.dataset.runs ?? 0) >= k, n, { timeout: 60_000 });
+    /** Displayed boxes of the two sides, and what the split shows. */
+    const layout = () =>
+      page.evaluate(() => {
+        const box = (id: string) => {
+          const r = (document.getElementById(id) as HTMLElement).getBoundingClientRect();
+          return [r.left, r.top, r.width, r.height].map((v) => Math.round(v * 10) / 10);
+        };
+        const after = document.getElementById('after') as HTMLImageElement;
+        const before = document.getElementById('before') as HTMLCanvasElement;
+        return {
+          before: box('before'),
+          after: box('after'),
+          natural: [after.naturalWidth, after.naturalHeight, before.width, before.height],
+          clip: getComputedStyle(after).clipPath,
+          tags: [
+            document.getElementById('tag-before')?.textContent,
+            document.getElementById('tag-after')?.textContent,
+          ],
+        };
+      });
+
     await page.goto(`${server.url}/?prefer=cloud`);
-    await page.waitForFunction(() => document.getElementById('status')?.textContent === 'pick an image');
-    const png = await page.evaluate(async () => {
-      const c = new OffscreenCanvas(40, 32);
-      const ctx = c.getContext('2d') as OffscreenCanvasRenderingContext2D;
-      const g = ctx.createLinearGradient(0, 0, 40, 32);
-      g.addColorStop(0, '#c33');
-      g.addColorStop(1, '#33c');
-      ctx.fillStyle = g;
-      ctx.fillRect(0, 0, 40, 32);
-      ctx.fillStyle = '#fff';
-      ctx.fillRect(12, 8, 16, 16);
-      const bytes = new Uint8Array(await (await c.convertToBlob({ type: 'image/png' })).arrayBuffer());
-      return Array.from(bytes);
-    });
-    await page.setInputFiles('#file', { name: 'test.png', mimeType: 'image/png', buffer: Buffer.from(png) });
-    await page.selectOption('#prefer', 'cloud');
-    await page.click('#go');
+    await page.waitForFunction(() => document.body.dataset.state === 'idle');
+    // The empty state: no broken images, no result, no raw JSON in view.
+    const empty = await page.evaluate(() => ({
+      broken: [...document.images].filter(
+        (i) => i.offsetParent !== null && !(i.complete && i.naturalWidth > 0),
+      ).length,
+      result: (document.getElementById('result') as HTMLElement).hidden,
+      prefer: (document.getElementById('prefer') as HTMLSelectElement).value,
+    }));
+    expect(empty).toEqual({ broken: 0, result: true, prefer: 'cloud' });
+    await shot('1-empty');
+
+    await page.click('#sample');
+    await runsDone(1);
+    let l = await layout();
+    expect(await page.evaluate(() => document.body.dataset.ranOn)).toBe('cloud');
+    expect(l.natural).toEqual([768, 512, 768, 512]);
+    expect(l.before).toEqual(l.after); // same displayed box, so the halves line up
+    expect(l.tags).toEqual(['before · bicubic', 'after · oftsr ×4, t = 0.5']);
+    expect(await page.textContent('#where')).toMatch(/^Ran on the cloud — prefer: cloud\.$/);
+    expect(await page.textContent('#status')).toMatch(/^Done: 768×512 in \d+\.\d s$/);
+    await shot('2-result');
+
+    // The split: drag across the image with the mouse.
+    const [x, y, w, h] = l.after as [number, number, number, number];
+    await page.mouse.move(x + w * 0.5, y + h / 2);
+    await page.mouse.down();
+    await page.mouse.move(x + w * 0.25, y + h / 2, { steps: 5 });
+    await page.mouse.up();
+    expect((await layout()).clip).toBe('inset(0px 0px 0px 25%)');
+    expect(await page.inputValue('#split')).toBe('25');
+    await shot('3-split-25');
+
+    // The t slider: two key presses (each a release), the last one's result is shown.
+    await page.focus('#t');
+    await page.keyboard.press('ArrowRight');
+    await page.keyboard.press('ArrowRight');
     await page.waitForFunction(
-      () => document.body.dataset.state === 'done' || document.body.dataset.state === 'failed',
+      () =>
+        document.body.dataset.state === 'done' &&
+        document.getElementById('tag-after')?.textContent?.includes('t = 0.6'),
       null,
       { timeout: 60_000 },
     );
-    const status = await page.textContent('#status');
-    expect(status).toMatch(/160×128 on cloud in \d+ ms/);
-    const shot = join(tmpdir(), 'oftsr-demo.png');
-    const bytes = await page.screenshot({ path: shot, fullPage: true });
-    expect(bytes.length).toBeGreaterThan(5000);
-    const size = await page.evaluate(
-      () => (document.getElementById('after') as HTMLImageElement).naturalWidth,
-    );
-    expect(size).toBe(160);
-    console.info(`demo screenshot: ${shot}`);
+    expect(await page.getAttribute('#download', 'download')).toBe('landscape-192x128-x4-t0.6.png');
+
+    // Narrower than the output: both sides shrink to one box.
+    await page.setViewportSize({ width: 480, height: 800 });
+    l = await layout();
+    expect(l.before).toEqual(l.after);
+    expect(l.after[2]).toBeLessThanOrEqual(480);
+    expect(l.after[2]).toBeLessThan(768);
+    await shot('4-narrow');
+
+    // A new input: the old result disappears at once, the new one has its own size.
+    const runs = Number(await page.evaluate(() => document.body.dataset.runs));
+    const png = await page.evaluate(async () => {
+      const c = new OffscreenCanvas(40, 32);
+      const ctx = c.getContext('2d') as OffscreenCanvasRenderingContext2D;
+      ctx.fillStyle = '#36c';
+      ctx.fillRect(0, 0, 40, 32);
+      ctx.fillStyle = '#fff';
+      ctx.fillRect(12, 8, 16, 16);
+      return Array.from(new Uint8Array(await (await c.convertToBlob({ type: 'image/png' })).arrayBuffer()));
+    });
+    await page.setInputFiles('#file', { name: 'box.png', mimeType: 'image/png', buffer: Buffer.from(png) });
+    expect(await page.isHidden('#result')).toBe(true);
+    await runsDone(runs + 1);
+    l = await layout();
+    expect(l.natural).toEqual([160, 128, 160, 128]);
+    expect(l.before).toEqual(l.after);
+
+    // Stop is a stop, not an error.
+    await page.click('#go');
+    await page.click('#stop');
+    await page.waitForFunction(() => document.body.dataset.state !== 'running');
+    const state = await page.evaluate(() => document.body.dataset.state);
+    if (state === 'stopped') {
+      expect(await page.textContent('#status')).toMatch(/^Stopped after/);
+      expect(await page.isHidden('#error')).toBe(true);
+    }
+    console.info(`demo screenshots: ${shots}`);
     await page.close();
-  }, 120_000);
+  }, 180_000);
 });

@@ -1,7 +1,8 @@
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { prewarm, type PrewarmOutcome } from '../scripts/prewarm.ts';
 import { probeImage } from '../src/image-size.ts';
@@ -55,9 +56,17 @@ describe.skipIf(skip)('end to end: wrangler dev + the real runner (CPU) + a loca
   let origin: Awaited<ReturnType<typeof startOrigin>> | undefined;
   let runner: Awaited<ReturnType<typeof startRunner>> | undefined;
   let edge: Awaited<ReturnType<typeof startEdge>> | undefined;
+  let originDir: string | undefined;
 
   beforeAll(async () => {
-    origin = await startOrigin(join(ROOT, 'samples'));
+    // The samples, plus a 200×100 source for the CDN sizing case.
+    originDir = mkdtempSync(join(tmpdir(), 'oftsr-edge-e2e-origin-'));
+    cpSync(join(ROOT, 'samples'), originDir, { recursive: true });
+    await sharp(join(ROOT, 'samples/landscape-192x128.png'))
+      .resize(200, 100, { fit: 'fill' })
+      .png()
+      .toFile(join(originDir, 'wide-200x100.png'));
+    origin = await startOrigin(originDir);
     const runnerPort = await freePort();
     const started = await Promise.allSettled([
       startRunner(runnerPort),
@@ -72,6 +81,7 @@ describe.skipIf(skip)('end to end: wrangler dev + the real runner (CPU) + a loca
     await Promise.all([stop(edge?.proc), stop(runner?.proc)]);
     origin?.server.close();
     cleanup(edge?.persistDir);
+    if (originDir !== undefined) rmSync(originDir, { recursive: true, force: true });
   }, 30_000);
 
   it('the same URL twice: miss, then hit, with identical bytes', async () => {
@@ -90,6 +100,17 @@ describe.skipIf(skip)('end to end: wrangler dev + the real runner (CPU) + a loca
     expect(second.res.headers.get('etag')).toBe(first.res.headers.get('etag'));
     expect(Buffer.from(second.bytes).equals(Buffer.from(first.bytes))).toBe(true);
     expect(origin?.hits()).toBe(1);
+  }, 120_000);
+
+  it('?width=800 on a 200-px-wide source is 800 px wide; ?width=400&dpr=2 is the same cached image', async () => {
+    const first = await get(`${edge?.url}/wide-200x100.png?width=800`);
+    expect(first.res.status, edge?.log()).toBe(200);
+    expect(probeImage(first.bytes)).toEqual({ status: 'ok', format: 'png', width: 800, height: 400 });
+    const same = await get(`${edge?.url}/wide-200x100.png?width=400&dpr=2`);
+    expect(same.res.headers.get('x-oftsr-cache')).toBe('hit');
+    expect(Buffer.from(same.bytes).equals(Buffer.from(first.bytes))).toBe(true);
+    const cover = await get(`${edge?.url}/wide-200x100.png?width=300&height=300&fit=cover`);
+    expect(probeImage(cover.bytes)).toEqual({ status: 'ok', format: 'png', width: 300, height: 300 });
   }, 120_000);
 
   it('Accept: image/webp gets WebP from the runner (sr=2: 384x256)', async () => {

@@ -161,3 +161,63 @@ export function probeImage(bytes: Uint8Array): ImageProbe {
   if (b.length >= 10 && /^GIF8[79]a$/.test(ascii(b, 0, 6))) return sized('gif', u16le(b, 6), u16le(b, 8));
   return { status: 'unknown' };
 }
+
+/** Counts a GIF's image descriptors, stopping at `stopAt` (walks the block structure, no LZW). */
+function gifFrames(b: Uint8Array, stopAt: number): number {
+  let o = 13;
+  const packed = b[10] ?? 0;
+  if (packed & 0x80) o += 3 * 2 ** ((packed & 7) + 1);
+  const skipSubBlocks = (): void => {
+    while (o < b.length && (b[o] ?? 0) !== 0) o += (b[o] ?? 0) + 1;
+    o += 1;
+  };
+  let frames = 0;
+  while (o < b.length && frames < stopAt) {
+    const block = b[o];
+    if (block === 0x2c) {
+      frames += 1;
+      const local = b[o + 9] ?? 0;
+      o += 10;
+      if (local & 0x80) o += 3 * 2 ** ((local & 7) + 1);
+      o += 1; // LZW minimum code size
+      skipSubBlocks();
+    } else if (block === 0x21) {
+      o += 2;
+      skipSubBlocks();
+    } else {
+      break; // 0x3b trailer, or garbage: stop counting
+    }
+  }
+  return frames;
+}
+
+/** Whether a PNG has an `acTL` chunk (APNG) before its first `IDAT`. */
+function apng(b: Uint8Array): boolean {
+  let o = 8;
+  while (o + 8 <= b.length) {
+    const type = ascii(b, o + 4, 4);
+    if (type === 'acTL') return true;
+    if (type === 'IDAT' || type === 'IEND') return false;
+    o += 12 + u32be(b, o);
+  }
+  return false;
+}
+
+/**
+ * Whether a source is animated (more than one frame): a GIF with two image descriptors, an APNG, a
+ * WebP with the VP8X animation flag, an AVIF image sequence (`avis` brand). Header bytes only.
+ */
+export function isAnimated(bytes: Uint8Array, format: SourceFormat): boolean {
+  switch (format) {
+    case 'gif':
+      return gifFrames(bytes, 2) > 1;
+    case 'png':
+      return apng(bytes);
+    case 'webp':
+      return ascii(bytes, 12, 4) === 'VP8X' && ((bytes[20] ?? 0) & 0x02) !== 0;
+    case 'avif':
+      return ascii(bytes, 8, 4) === 'avis';
+    case 'jpeg':
+      return false;
+  }
+}

@@ -1,8 +1,35 @@
-import { OftsrError, PARAM_NAMES, parseParamsFromQuery, type RequestParams } from '@oftsr/shared';
+import {
+  METADATA_PARAM,
+  OftsrError,
+  ONERROR_PARAM,
+  PARAM_NAMES,
+  parseParamsFromQuery,
+  type RequestParams,
+} from '@oftsr/shared';
 import type { EdgeConfig } from './config.ts';
+import { EXP_PARAM, SIG_PARAM } from './signing.ts';
 
 /** Query key naming a preset from the `PRESETS` var. */
 export const PRESET_PARAM = 'preset';
+
+/** Every query key this edge reads: the request schema's, `preset`, `onerror`, `metadata` and the signature's. */
+export const KNOWN_QUERY_KEYS: readonly string[] = [
+  ...PARAM_NAMES,
+  PRESET_PARAM,
+  ONERROR_PARAM,
+  METADATA_PARAM,
+  SIG_PARAM,
+  EXP_PARAM,
+];
+
+/**
+ * The one rule for unknown query keys: they are ignored (cache busters and analytics tags keep
+ * working, and they never split the cache), and named in `X-Oftsr-Ignored-Params` on the answer,
+ * so a parameter a user expected to work (`blur`, `quality`) is never a silent 200.
+ */
+export function ignoredParams(query: URLSearchParams): string[] {
+  return [...new Set(query.keys())].filter((key) => !KNOWN_QUERY_KEYS.includes(key)).sort();
+}
 
 /**
  * The request's parameters: `?preset=NAME` expands to that preset's query; otherwise the URL's own

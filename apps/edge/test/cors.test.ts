@@ -19,7 +19,9 @@ describe('CORS (CORS_ALLOW_ORIGINS="*", the dev default)', () => {
     expect(res.status).toBe(200);
     expect(res.headers.get('access-control-allow-origin')).toBe('*');
     const exposed = (res.headers.get('access-control-expose-headers') ?? '').split(',');
-    expect(exposed).toEqual(expect.arrayContaining(['x-oftsr-cache', 'x-execution-provider', 'etag']));
+    expect(exposed).toEqual(
+      expect.arrayContaining(['x-oftsr-cache', 'x-execution-provider', 'etag', 'x-oftsr-ignored-params']),
+    );
     expect(res.headers.get('access-control-allow-credentials')).toBeNull();
     expect(res.headers.get('vary')).toBe('Accept');
   });

@@ -121,6 +121,37 @@ describe('POST /v1/upscale', () => {
     expect([meta.width, meta.height, meta.format]).toEqual([24, 40, 'webp']);
   });
 
+  it('takes a static GIF (image/gif) and writes PNG', async () => {
+    const gif = await sharp(await patternImage(16, 12))
+      .gif()
+      .toBuffer();
+    const res = await upscale(gif, '', { 'content-type': 'image/gif' });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('image/png');
+    const meta = await sharp(Buffer.from(await res.arrayBuffer())).metadata();
+    expect([meta.width, meta.height]).toEqual([64, 48]);
+  });
+
+  it('sizes to width/height/dpr/fit from the source (one resize of the ×4)', async () => {
+    const png = await patternImage(20, 10);
+    for (const [query, size] of [
+      ['?width=80', [80, 40]],
+      ['?width=30&dpr=2', [60, 30]],
+      ['?width=60&height=20&fit=contain', [40, 20]],
+      ['?width=60&height=20&fit=cover', [60, 20]],
+      ['?width=500', [80, 40]],
+    ] as const) {
+      const res = await upscale(png, query);
+      expect(res.status, query).toBe(200);
+      const meta = await sharp(Buffer.from(await res.arrayBuffer())).metadata();
+      expect([meta.width, meta.height], query).toEqual(size);
+      expect(res.headers.get('x-oftsr-width')).toBe(String(size[0]));
+    }
+    const refused = await upscale(png, '?width=500&fit=contain');
+    expect(refused.status).toBe(400);
+    expect(((await refused.json()) as { error: { field: string } }).error.field).toBe('width');
+  });
+
   it('a 1×1 image works (padded to the smallest tile)', async () => {
     const res = await upscale(await patternImage(1, 1));
     expect(res.status).toBe(200);

@@ -233,8 +233,11 @@ export interface EncodeOptions {
   format: EncodedFormat;
   /** Quality 1–100 for JPEG, WebP and AVIF; PNG is lossless and ignores it. */
   quality: number;
-  /** Resize (Lanczos-3) to this size before encoding, e.g. the ×4 result down to ×2. */
-  resize?: { width: number; height: number };
+  /**
+   * Resize (Lanczos-3) to this size before encoding, e.g. the ×4 result down to ×2; `cover` keeps
+   * the aspect ratio and crops the centre (default `fill`: exactly this size).
+   */
+  resize?: { width: number; height: number; fit?: 'fill' | 'cover' };
 }
 
 function withFormat(pipeline: Sharp, image: RawImage, options: EncodeOptions): Sharp {
@@ -275,7 +278,7 @@ export async function encodeImage(image: RawImage, options: EncodeOptions): Prom
   if (options.resize) {
     pipeline = pipeline.resize(options.resize.width, options.resize.height, {
       kernel: 'lanczos3',
-      fit: 'fill',
+      fit: options.resize.fit ?? 'fill',
     });
   }
   return withFormat(pipeline, image, options).toBuffer();

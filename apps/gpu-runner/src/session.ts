@@ -4,6 +4,7 @@
  * session's tensor names against the I/O contract.
  */
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -31,9 +32,13 @@ export const DEFAULT_MODEL_NAME = 'oftsr-student-x4';
 
 /**
  * The repository's `models/` folder, resolved from this file rather than the cwd so the CLI works
- * from anywhere.
+ * from anywhere; in an installed package (scripts/build-cli.ts), the `models/` the package ships.
  */
-export const DEFAULT_MODEL_DIR = fileURLToPath(new URL('../../../models/', import.meta.url));
+export const DEFAULT_MODEL_DIR =
+  [new URL('../../../models/', import.meta.url), new URL('../models/', import.meta.url)]
+    .map((url) => fileURLToPath(url))
+    .find((dir) => existsSync(join(dir, `${DEFAULT_MODEL_NAME}.onnx`))) ??
+  fileURLToPath(new URL('../../../models/', import.meta.url));
 
 /** Options for {@link loadModel}. */
 export interface LoadModelOptions {

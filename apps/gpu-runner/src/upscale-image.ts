@@ -2,7 +2,7 @@
  * One image end to end: raw pixels → tensor → tiled model run → pixels → encoded bytes. Alpha never
  * goes through the model: it is upscaled on its own (bicubic) and re-attached.
  */
-import { pixelsToTensor, resizeBicubic, tensorToPixels } from '@oftsr/shared';
+import { pixelsToTensor, resizeBicubic, resolveOutputSize, tensorToPixels } from '@oftsr/shared';
 import type { RequestParams } from '@oftsr/shared';
 import { encodeImage, resolveFormat } from './image-io.ts';
 import type { DecodedImage, EncodedFormat } from './image-io.ts';
@@ -33,8 +33,9 @@ export interface UpscaledImage {
 }
 
 /**
- * Upscales a decoded image by `params.sr` and encodes it. `sr = 2` runs the ×4 model and then a
- * Lanczos-3 downscale, which looks better than a ×2 model of the same cost would.
+ * Upscales a decoded image by `params.sr`, or to its `width`/`height` box (`resolveOutputSize`), and
+ * encodes it. `sr = 2` runs the ×4 model and then a Lanczos-3 downscale, which looks better than a
+ * ×2 model of the same cost would; a box is one Lanczos-3 resize (and centre crop for `cover`) of the ×4.
  *
  * @example
  * const out = await upscaleImage(model, await decodeImage('cat.png'), parseParamsFromJson({ t: 0.7 }));
@@ -68,7 +69,12 @@ export async function upscaleImage(
   const alphaUp = alpha ? resizeBicubic(alpha, width, height, W, H) : null;
   const pixels = tensorToPixels(sr, alphaUp, W, H, { channels, bitDepth });
   const format = options.format ?? resolveFormat(params.format, image.sourceFormat);
-  const target = params.sr === scale ? null : { width: width * params.sr, height: height * params.sr };
+  // A sized request (width/height/fit) or sr = 2: one Lanczos-3 resize from the ×4 result.
+  const out = resolveOutputSize(params, width, height);
+  const target =
+    out.width === W && out.height === H
+      ? null
+      : { width: out.width, height: out.height, fit: out.crop ? ('cover' as const) : ('fill' as const) };
   const data = await encodeImage(
     { pixels, width: W, height: H, channels, bitDepth },
     { format, quality: params.q, ...(target ? { resize: target } : {}) },

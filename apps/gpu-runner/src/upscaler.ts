@@ -16,8 +16,11 @@ import type { ExecutionProvider, LoadedModel, WarmUpReport } from './session.ts'
 import { upscaleImage } from './upscale-image.ts';
 import { WorkerSession } from './worker-session.ts';
 
-/** Formats the service takes (sharp's names; AVIF reports as `heif`). */
-export const SERVICE_INPUT_FORMATS: readonly string[] = ['png', 'jpeg', 'webp', 'heif'];
+/**
+ * Formats the service takes (sharp's names; AVIF reports as `heif`). GIF only as a still: animated
+ * and multi-page images are refused by `probeImage` (415; the edge serves those as the original).
+ */
+export const SERVICE_INPUT_FORMATS: readonly string[] = ['png', 'jpeg', 'webp', 'heif', 'gif'];
 
 /** The MIME type of each output format. */
 export const CONTENT_TYPES: Readonly<Record<EncodedFormat, string>> = {
@@ -294,7 +297,7 @@ export class Upscaler {
           if (!SERVICE_INPUT_FORMATS.includes(info.sourceFormat)) {
             throw new OftsrError(
               'unsupported_format',
-              `${info.sourceFormat} images are not supported (accepted: PNG, JPEG, WebP, AVIF)`,
+              `${info.sourceFormat} images are not supported (accepted: PNG, JPEG, WebP, AVIF, still GIF)`,
             );
           }
           return await decodeImage(bytes, { maxPixels });

@@ -5,7 +5,14 @@ export type { OftsrErrorOptions } from './errors.ts';
 
 export {
   DEFAULT_T,
+  FIT_MODES,
+  MAX_DIMENSION,
+  MAX_DPR,
+  MAX_SCALE,
   MAX_SEED,
+  METADATA_PARAM,
+  ONERROR_MODES,
+  ONERROR_PARAM,
   OUTPUT_FORMATS,
   PARAM_HEADERS,
   PARAM_NAMES,
@@ -14,9 +21,21 @@ export {
   canonicalizeParams,
   parseParamsFromHeaders,
   parseParamsFromJson,
+  parseMetadata,
+  parseOnError,
   parseParamsFromQuery,
+  resolveOutputSize,
 } from './schemas.ts';
-export type { HeadersLike, OutputFormat, ParamName, QueryLike, RequestParamsInput } from './schemas.ts';
+export type {
+  FitMode,
+  HeadersLike,
+  OnErrorMode,
+  OutputFormat,
+  OutputSize,
+  ParamName,
+  QueryLike,
+  RequestParamsInput,
+} from './schemas.ts';
 
 export { CACHE_KEY_VERSION, cacheKey } from './cache-key.ts';
 export type { CacheKeyInput, SourceIdentity } from './cache-key.ts';

@@ -2,7 +2,7 @@ import { cors as honoCors } from 'hono/cors';
 import type { MiddlewareHandler } from 'hono';
 import type { Bindings } from '../bindings.ts';
 import { readConfig } from '../config.ts';
-import { CACHE_STATUS_HEADER } from '../routes/image.ts';
+import { CACHE_STATUS_HEADER, IGNORED_PARAMS_HEADER } from '../routes/image.ts';
 
 /**
  * Response headers a page on another origin may read: the client SDK's cloud path needs the cache
@@ -10,6 +10,7 @@ import { CACHE_STATUS_HEADER } from '../routes/image.ts';
  */
 export const EXPOSED_HEADERS = [
   CACHE_STATUS_HEADER,
+  IGNORED_PARAMS_HEADER,
   'x-oftsr-cache-tier',
   'x-oftsr-fallback-reason',
   'x-model-version',

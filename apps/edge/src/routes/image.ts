@@ -1,5 +1,14 @@
-import { cacheKey, OftsrError, toErrorBody, type RequestParams } from '@oftsr/shared';
-import { Hono } from 'hono';
+import {
+  cacheKey,
+  OftsrError,
+  parseMetadata,
+  parseOnError,
+  resolveOutputSize,
+  toErrorBody,
+  type OnErrorMode,
+  type RequestParams,
+} from '@oftsr/shared';
+import { Hono, type Context } from 'hono';
 import type { Bindings } from '../bindings.ts';
 import { IMMUTABLE, readCached, readR2, writeCached, type CachedImage } from '../cache.ts';
 import { joinInflight } from '../coalesce.ts';
@@ -7,12 +16,19 @@ import { readConfig, type EdgeConfig } from '../config.ts';
 import { negotiateFormat, outputFormat } from '../format.ts';
 import type { RequestIdVariables } from '../middleware/request-id.ts';
 import type { SignatureVariables } from '../middleware/signature.ts';
-import { resolveParams } from '../params.ts';
+import { isAnimated } from '../image-size.ts';
+import { ignoredParams, resolveParams } from '../params.ts';
 import { callRunner } from '../runner-client.ts';
 import { fetchSource, locateSource, type SourceImage, type SourceLocation } from '../source.ts';
 
 /** Response header telling how an image was served: `hit`, `miss` or `fallback`. */
 export const CACHE_STATUS_HEADER = 'x-oftsr-cache';
+
+/** Response header naming the query keys this edge ignored (comma-separated, sorted). */
+export const IGNORED_PARAMS_HEADER = 'x-oftsr-ignored-params';
+
+/** Why a fallback served the original: an error code, or `animated` (see {@link serveFallback}). */
+export type FallbackReason = OftsrError['code'] | 'animated';
 
 type Env = { Bindings: Bindings; Variables: RequestIdVariables & SignatureVariables };
 
@@ -61,16 +77,23 @@ function serveCached(
 }
 
 /**
- * The original image with a short TTL (or a 302 to it, `FALLBACK_MODE=redirect`, when it came from
- * a public origin), for when the runner is down, slow or failing. Never an empty body.
+ * The original image with a short TTL (or a 302 to it, `FALLBACK_MODE=redirect` or the URL's
+ * `onerror=redirect`, when it came from a public origin), for when the runner is down, slow or
+ * failing, and for animated sources (upscaling one frame would drop the animation). Never an empty body.
  */
-function serveFallback(source: SourceImage, config: EdgeConfig, reason: OftsrError): Response {
+function serveFallback(
+  source: SourceImage,
+  config: EdgeConfig,
+  reason: FallbackReason,
+  onerror: OnErrorMode | undefined,
+): Response {
   const headers = new Headers({
     'cache-control': `public, max-age=${config.fallbackTtlS}`,
     [CACHE_STATUS_HEADER]: 'fallback',
-    'x-oftsr-fallback-reason': reason.code,
+    'x-oftsr-fallback-reason': reason,
   });
-  if (config.fallbackMode === 'redirect' && source.originUrl !== undefined) {
+  const redirect = onerror === undefined ? config.fallbackMode === 'redirect' : onerror === 'redirect';
+  if (redirect && source.originUrl !== undefined) {
     headers.set('location', source.originUrl.href);
     return new Response(null, { status: 302, headers });
   }
@@ -89,6 +112,7 @@ interface Miss {
   key: string;
   vary: boolean;
   requestId: string;
+  onerror: OnErrorMode | undefined;
 }
 
 /** A miss: fetch the source, call the runner, stream its answer while R2 stores it. */
@@ -100,7 +124,18 @@ async function produce(m: Miss, settle: (stored: boolean) => void): Promise<Resp
     settle(false);
     throw err;
   }
-  const outputPixels = source.width * source.height * m.params.sr * m.params.sr;
+  if (isAnimated(source.bytes, source.format)) {
+    settle(false);
+    return serveFallback(source, m.config, 'animated', m.onerror);
+  }
+  let size;
+  try {
+    size = resolveOutputSize(m.params, source.width, source.height); // 400 for a box past ×4
+  } catch (err) {
+    settle(false);
+    throw err;
+  }
+  const outputPixels = size.width * size.height;
   const format = outputFormat(m.params.format, source.format, outputPixels, m.config.avifMaxOutputPixels);
   let image;
   try {
@@ -112,7 +147,7 @@ async function produce(m: Miss, settle: (stored: boolean) => void): Promise<Resp
     console.warn(
       JSON.stringify({ event: 'runner_fallback', requestId: m.requestId, ...toErrorBody(reason).error }),
     );
-    return serveFallback(source, m.config, reason);
+    return serveFallback(source, m.config, reason.code, m.onerror);
   }
   let key = m.key;
   let modelVersion = m.config.modelVersion;
@@ -153,9 +188,18 @@ async function produce(m: Miss, settle: (stored: boolean) => void): Promise<Resp
  * (shared schema, 400) → path → `Accept` → cache key → Cache API → R2 → coalesced runner call.
  */
 export const image = new Hono<Env>().get('/*', async (c) => {
-  const config = readConfig(c.env);
   const url = new URL(c.req.url);
+  const ignored = ignoredParams(url.searchParams);
+  const res = await serveImage(c, url);
+  if (ignored.length > 0) res.headers.set(IGNORED_PARAMS_HEADER, ignored.join(','));
+  return res;
+});
+
+async function serveImage(c: Context<Env>, url: URL): Promise<Response> {
+  const config = readConfig(c.env);
   const requested = resolveParams(url.searchParams, c.get('signed'), config);
+  const onerror = parseOnError(url.searchParams);
+  parseMetadata(url.searchParams); // 400 for metadata=keep: outputs carry none
   const location = locateSource(url.pathname, config, c.env);
   const keyFormat = negotiateFormat(requested.format, c.req.header('accept') ?? null);
   const params: RequestParams = { ...requested, format: keyFormat };
@@ -177,6 +221,7 @@ export const image = new Hono<Env>().get('/*', async (c) => {
     key,
     vary,
     requestId: c.get('requestId'),
+    onerror,
   };
   if ('wait' in joined) {
     // Bounded: a follower never waits longer than the leader's own runner budget (plus slack).
@@ -184,9 +229,12 @@ export const image = new Hono<Env>().get('/*', async (c) => {
     const stored = await Promise.race([joined.wait, patience]);
     const image = stored ? await readR2(c.env, key) : undefined;
     if (image !== undefined) return serveCached(c.req.raw, image, key, vary, 'hit');
-    // The leader failed: serve the original rather than hitting a failing runner again.
+    // The leader failed: serve the original rather than hitting a failing runner again (with the
+    // leader's answer where the source alone decides it: animated, or a box past ×4).
     const source = await fetchSource(location, config, c.env);
-    return serveFallback(source, config, new OftsrError('upstream', 'coalesced leader failed'));
+    if (isAnimated(source.bytes, source.format)) return serveFallback(source, config, 'animated', onerror);
+    resolveOutputSize(params, source.width, source.height);
+    return serveFallback(source, config, 'upstream', onerror);
   }
   try {
     return await produce(miss, (stored) => joined.lead.settle(stored));
@@ -194,4 +242,4 @@ export const image = new Hono<Env>().get('/*', async (c) => {
     joined.lead.settle(false);
     throw err;
   }
-});
+}

@@ -29,7 +29,7 @@ function oftsr(...args: string[]): Promise<Run> {
   return new Promise((resolve, reject) => {
     const child = spawn(
       process.execPath,
-      [MAIN, ...args, ...(args[0] === '--help' ? [] : ['--model', modelPath])],
+      [MAIN, ...args, ...(args[0] === '--help' || args[0] === '--version' ? [] : ['--model', modelPath])],
       {
         cwd: dir,
         env: { ...process.env, NO_COLOR: '1' },
@@ -106,7 +106,7 @@ describe('oftsr upscale', () => {
     expect(r.stderr).toMatch(/cut\.png: cannot decode image/);
     expect(r.stderr).toMatch(/empty\.png: empty file/);
     expect(r.stderr).toMatch(/fake\.jpg: not a supported image/);
-    expect(r.stderr).toMatch(/error: .*blocked\.png/);
+    expect(r.stderr).toMatch(/error: mixed\/blocked\.png: /); // the input, even when the write failed
     expect(readdirSync(join(dir, 'mixed-out')).sort()).toEqual(['blocked.png', 'good.png']);
     expect(tempFiles(join(dir, 'mixed-out'))).toEqual([]);
     expect(r.stdout).toMatch(/done: 1 written, 4 failed/);
@@ -116,8 +116,36 @@ describe('oftsr upscale', () => {
     await writePattern(join(dir, 'wide.png'), 64, 64);
     const r = await oftsr('upscale', 'wide.png', '-o', 'wide-out.png', '--max-pixels', '1000');
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/64×64 = 0\.0 MP exceeds the input limit/);
+    expect(r.stderr).toMatch(/wide\.png: 64×64 = 0\.0 MP exceeds the input limit.*--max-pixels/);
     expect(existsSync(join(dir, 'wide-out.png'))).toBe(false);
+  });
+
+  it('creates a missing output folder, refuses to overwrite without --overwrite (naming the input)', async () => {
+    const first = await oftsr('upscale', 'in/a.png', '-o', 'new/deeper/a-x4.png');
+    expect(first.stderr).not.toMatch(/^error/m);
+    expect(first.code).toBe(0);
+    expect(existsSync(join(dir, 'new/deeper/a-x4.png'))).toBe(true);
+    const again = await oftsr('upscale', 'in/a.png', '-o', 'new/deeper/a-x4.png');
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/error: in\/a\.png: output new\/deeper\/a-x4\.png exists \(add --overwrite/);
+    const forced = await oftsr('upscale', 'in/a.png', '-o', 'new/deeper/a-x4.png', '--overwrite');
+    expect(forced.code).toBe(0);
+  });
+
+  it('one exit code per kind of failure: 2 usage (-o x.bmp), 3 the model', async () => {
+    const bmp = await oftsr('upscale', 'in/a.png', '-o', 'x.bmp');
+    expect(bmp.code).toBe(2);
+    expect(bmp.stderr).toMatch(/-o x\.bmp: cannot write \.bmp images/);
+    expect(existsSync(join(dir, 'x.bmp'))).toBe(false);
+    const child = spawn(process.execPath, [MAIN, 'info', '--model', join(dir, 'nope.onnx')], { cwd: dir });
+    const code = await new Promise<number | null>((r) => child.on('close', r));
+    expect(code).toBe(3);
+  });
+
+  it('--version prints the package version', async () => {
+    const r = await oftsr('--version');
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
   });
 
   it("writes the service's pixels: same tiles and padding as POST /v1/upscale with the default tile sizes", async () => {
@@ -184,7 +212,10 @@ describe('oftsr info', () => {
     const r = await oftsr('info', '--provider', 'cuda');
     // On a GPU machine with CUDA libraries this succeeds and says so; elsewhere it must fail loudly.
     if (r.code === 0) expect(r.stdout).toMatch(/^provider +cuda$/m);
-    else expect(r.stderr).toMatch(/error: cannot create an onnxruntime session \(cuda: /);
+    else {
+      expect(r.code).toBe(3);
+      expect(r.stderr).toMatch(/error: cannot create an onnxruntime session \(cuda: /);
+    }
   });
 
   it('--help lists the commands', async () => {

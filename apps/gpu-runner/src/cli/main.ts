@@ -38,10 +38,11 @@ try {
     exitCode = EXIT.interrupted;
   } else if (err instanceof OftsrError) {
     process.stderr.write(`error: ${err.message}\n`);
-    exitCode = err.code === 'bad_param' ? EXIT.usage : EXIT.failed;
+    exitCode =
+      err.code === 'bad_param' ? EXIT.usage : err.code === 'model_contract' ? EXIT.model : EXIT.failed;
   } else {
     process.stderr.write(`error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    exitCode = EXIT.failed;
+    exitCode = EXIT.internal;
   }
 }
 removePendingTempFiles();

@@ -8,6 +8,7 @@ import { DEFAULT_MAX_INPUT_PIXELS } from '../image-io.ts';
 import { EXECUTION_PROVIDERS, defaultModelPath } from '../session.ts';
 import { runInfo } from './info-command.ts';
 import type { InfoCliOptions } from './info-command.ts';
+import pkg from '../../package.json' with { type: 'json' };
 import { runUpscale } from './upscale-command.ts';
 import type { CommandIo, UpscaleCliOptions } from './upscale-command.ts';
 
@@ -51,6 +52,7 @@ function addModelOptions(command: Command): Command {
 export function buildProgram(io: CommandIo, setExitCode: (code: number) => void): Command {
   const program = new Command('oftsr')
     .description('One-step tunable super-resolution (x4 / x2) on CPU or GPU with onnxruntime.')
+    .version(pkg.version, '-V, --version', 'print the version of oftsr')
     .showHelpAfterError('(run with --help for usage)');
 
   addModelOptions(
@@ -91,6 +93,7 @@ export function buildProgram(io: CommandIo, setExitCode: (code: number) => void)
         `largest input in pixels, width x height (default: ${DEFAULT_MAX_INPUT_PIXELS} = 4 MP)`,
         positiveInteger('max-pixels'),
       )
+      .option('--overwrite', 'replace outputs that already exist (default: refuse, naming them)')
       .option('--no-progress', 'plain log lines instead of a progress bar'),
   ).action(async (inputs: string[], options: UpscaleCliOptions) => {
     setExitCode(await runUpscale(inputs, options, io));

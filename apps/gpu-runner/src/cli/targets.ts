@@ -49,6 +49,17 @@ const SOURCE_FORMAT_BY_EXTENSION: Readonly<Record<string, string>> = {
   '.avif': 'heif',
 };
 
+/** Image extensions we cannot write: as `-o`, they are a mistake, not a folder name. */
+const UNWRITABLE_IMAGE_EXTENSIONS: readonly string[] = [
+  '.bmp',
+  '.heic',
+  '.heif',
+  '.jxl',
+  '.ico',
+  '.svg',
+  '.jp2',
+];
+
 function isImageName(path: string): boolean {
   return IMAGE_EXTENSIONS.includes(extname(path).toLowerCase());
 }
@@ -122,6 +133,15 @@ export async function resolveTargets(
     }
   }
 
+  const outExt = extname(output).toLowerCase();
+  if (UNWRITABLE_IMAGE_EXTENSIONS.includes(outExt) && (await kindOf(output)) !== 'dir') {
+    // Without this, `-o x.bmp` would quietly become a folder named x.bmp.
+    throw new OftsrError(
+      'bad_param',
+      `-o ${output}: cannot write ${outExt} images (write ${Object.values(FORMAT_EXTENSIONS).join(', ')}, or name a folder)`,
+      { field: 'output', allowed: Object.values(FORMAT_EXTENSIONS).join(', ') },
+    );
+  }
   const single = inputs.length === 1 && !sawFolder && files.length === 1;
   if (single && isImageName(output) && (await kindOf(output)) !== 'dir') {
     const input = files[0] as string;

@@ -3,6 +3,9 @@
  * inputs to jobs, and runs them one by one with a progress bar over all tiles. One bad image does
  * not stop the others; the exit code says whether any failed.
  */
+import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { chooseTile, DEFAULT_TILE_SIZES, OftsrError, parseParamsFromJson } from '@oftsr/shared';
 import type { RequestParams, TilingOptions } from '@oftsr/shared';
@@ -30,6 +33,7 @@ export interface UpscaleCliOptions extends ModelCliOptions {
   overlap?: number;
   batch?: number;
   maxPixels?: number;
+  overwrite?: boolean;
   progress?: boolean;
 }
 
@@ -40,8 +44,13 @@ export interface CommandIo {
   signal?: AbortSignal;
 }
 
-/** Exit codes of the CLI. */
-export const EXIT = { ok: 0, failed: 1, usage: 2, interrupted: 130 } as const;
+/**
+ * Exit codes of the CLI, one per kind of failure: `failed` — at least one input was not written
+ * (each named on stderr); `usage` — bad flags or arguments; `model` — the model could not be opened
+ * (missing, invalid, hash mismatch, no usable provider); `internal` — a bug (the stack is printed);
+ * `interrupted` — Ctrl-C or SIGTERM.
+ */
+export const EXIT = { ok: 0, failed: 1, usage: 2, model: 3, internal: 70, interrupted: 130 } as const;
 
 /**
  * Request parameters from the CLI flags, through the one shared schema (flags arrive as text, like
@@ -58,7 +67,16 @@ export function paramsFromFlags(options: UpscaleCliOptions): RequestParams {
   return parseParamsFromJson(raw);
 }
 
+/** An error line for one input: always starts with the input's path. */
+function inputError(input: string, err: unknown): string {
+  const text = message(err);
+  return text.startsWith(`${input}:`) ? text : `${input}: ${text}`;
+}
+
 function message(err: unknown): string {
+  // The limit is the CLI's flag here, not the service's variable: name it.
+  if (err instanceof OftsrError && err.code === 'too_large')
+    return `${err.message} (raise it with --max-pixels N)`;
   if (err instanceof OftsrError) return err.message;
   if (err instanceof Error) return err.message;
   return String(err);
@@ -110,6 +128,11 @@ export async function runUpscale(
   // Read every header first: bad files fail fast, and the bar knows the total tile count.
   const planned: Planned[] = [];
   for (const job of targets.jobs) {
+    if (!options.overwrite && existsSync(job.output)) {
+      failures += 1;
+      io.stderr.write(`error: ${job.input}: output ${job.output} exists (add --overwrite to replace it)\n`);
+      continue;
+    }
     try {
       const info = await probeImage(job.input, decodeOptions);
       const tiling = tilingFor(info.width, info.height);
@@ -120,7 +143,7 @@ export async function runUpscale(
       });
     } catch (err) {
       failures += 1;
-      io.stderr.write(`error: ${message(err)}\n`);
+      io.stderr.write(`error: ${inputError(job.input, err)}\n`);
     }
   }
   if (planned.length === 0) {
@@ -148,6 +171,7 @@ export async function runUpscale(
             ticked = done;
           },
         });
+        await mkdir(dirname(job.output), { recursive: true });
         await writeFileAtomic(job.output, result.data);
         written += 1;
         const seconds = ((performance.now() - started) / 1000).toFixed(1);
@@ -159,7 +183,7 @@ export async function runUpscale(
         if (io.signal?.aborted) throw err;
         failures += 1;
         progress.tick(tiles - ticked);
-        progress.error(`error: ${message(err)}`);
+        progress.error(`error: ${inputError(job.input, err)}`);
       }
     }
   } finally {

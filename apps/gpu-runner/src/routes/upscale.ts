@@ -23,6 +23,7 @@ export const ACCEPTED_CONTENT_TYPES: readonly string[] = [
   'image/jpeg',
   'image/webp',
   'image/avif',
+  'image/gif',
   'application/octet-stream',
 ];
 
