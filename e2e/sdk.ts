@@ -1,11 +1,11 @@
-// Drives the client SDK (apps/client-sdk, issue #6) in headless Chromium with WebGPU off, for the
+// Drives the client SDK (apps/client-sdk) in headless Chromium with WebGPU off, for the
 // end-to-end test of its cloud path through the edge. The SDK is bundled by its own build script
 // (apps/client-sdk/scripts/build.ts → dist/). The test page, the bundle and the model come from the
 // SDK's own static server (scripts/serve.ts) on another loopback port than the real edge, as on a
 // customer's site: the SDK's requests to the edge are cross-origin and pass only through the edge's
 // CORS answer (CORS_ALLOW_ORIGINS). Loopback for both, because Chromium's local-network checks keep
 // a page on a public origin from reaching loopback at all.
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,7 +13,6 @@ import type * as Playwright from 'playwright-core';
 import { ROOT } from '../scripts/stack.ts';
 
 const SDK_DIR = join(ROOT, 'apps/client-sdk');
-const SDK_ENTRY = join(SDK_DIR, 'src/index.ts');
 const SDK_BUILD = join(SDK_DIR, 'scripts/build.ts');
 const SDK_SERVE = join(SDK_DIR, 'scripts/serve.ts');
 const require = createRequire(join(SDK_DIR, 'package.json'));
@@ -35,12 +34,6 @@ function resolvable(name: string): boolean {
 
 /** Why the SDK test cannot run here, or undefined when it can. */
 export function sdkUnavailable(): string | undefined {
-  if (!existsSync(SDK_ENTRY) || !existsSync(SDK_BUILD)) {
-    return 'apps/client-sdk has no src/index.ts or scripts/build.ts yet (issue #6)';
-  }
-  if (!/export function createUpscaler/.test(readFileSync(SDK_ENTRY, 'utf8'))) {
-    return 'the SDK does not export createUpscaler yet (issue #6)';
-  }
   if (!resolvable('playwright-core') || !resolvable('esbuild')) {
     return 'playwright-core or esbuild is not installed (run bin/setup)';
   }

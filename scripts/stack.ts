@@ -1,7 +1,7 @@
 // The whole stack on 127.0.0.1, as processes: an origin (node:http serving samples/), moto's S3
 // server for the runner's bucket, the real runner (`node apps/gpu-runner/src/index.ts`, CPU, the
 // embedded model), the edge under `wrangler dev --local` (real workerd, R2 persisted in a temp dir)
-// and, when apps/client-sdk has one, the SDK's demo page. `npm start` (scripts/start.ts), the
+// and, when asked, the SDK's demo page. `npm start` (scripts/start.ts), the
 // end-to-end suites (e2e/, apps/edge/e2e/) and the benchmarks (bench/edge, bench/pool) all bring it
 // up through this module, so there is one way to start it. Nothing leaves the machine.
 //
@@ -23,8 +23,6 @@ export const RUNNER_ENTRY = join(ROOT, 'apps/gpu-runner/src/index.ts');
 export const WRANGLER_ENTRY = join(ROOT, 'node_modules/wrangler/bin/wrangler.js');
 /** The Python interpreter of the repo's venv (moto lives there; bin/setup installs it). */
 export const VENV_PYTHON = join(ROOT, '.venv/bin/python');
-/** The SDK's package.json; its `demo` script serves the demo page (issue #6). */
-export const CLIENT_SDK_PACKAGE = join(ROOT, 'apps/client-sdk/package.json');
 /** The model version the edge is configured with (from the shipped manifest). */
 export const MODEL_VERSION = (
   JSON.parse(readFileSync(join(ROOT, 'models/oftsr-student-x4.json'), 'utf8')) as { version: string }
@@ -336,13 +334,6 @@ export async function startEdge(options: {
   return { ...child, url, persistDir };
 }
 
-/** Whether apps/client-sdk has a `demo` script yet (issue #6). */
-export function demoAvailable(): boolean {
-  if (!existsSync(CLIENT_SDK_PACKAGE)) return false;
-  const pkg = JSON.parse(readFileSync(CLIENT_SDK_PACKAGE, 'utf8')) as { scripts?: Record<string, string> };
-  return typeof pkg.scripts?.demo === 'string';
-}
-
 /** A running demo page server. */
 export interface Demo extends Child {
   url: string;
@@ -406,7 +397,7 @@ export interface StackOptions {
   edgeVars?: Record<string, string>;
   /** Start moto and point the runner's S3 at it (default true). */
   moto?: boolean;
-  /** Start the SDK demo page when apps/client-sdk has one (default false). */
+  /** Start the SDK demo page (default false). */
   demo?: boolean;
   /** Progress lines (e.g. `console.error`). */
   onProgress?: (line: string) => void;
@@ -497,16 +488,11 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
 
     let demoNote: string | undefined;
     if (options.demo === true) {
-      if (demoAvailable()) {
-        say('demo    starting (npm run demo -w @oftsr/client-sdk) …');
-        try {
-          started.demo = await startDemo({ port: await portOr(ports.demo), edgeUrl: edge.url });
-        } catch (err) {
-          demoNote = `the demo page did not start: ${(err as Error).message.split('\n')[0]}`;
-        }
-      } else {
-        demoNote =
-          'the demo page is not there yet: apps/client-sdk/package.json has no "demo" script (issue #6)';
+      say('demo    starting (npm run demo -w @oftsr/client-sdk) …');
+      try {
+        started.demo = await startDemo({ port: await portOr(ports.demo), edgeUrl: edge.url });
+      } catch (err) {
+        demoNote = `the demo page did not start: ${(err as Error).message.split('\n')[0]}`;
       }
     }
 

@@ -2,7 +2,7 @@
 // prerequisites (one message each), then brings up through scripts/stack.ts: a static origin serving
 // samples/, moto's S3 server for the runner's bucket, the runner (CPU, the embedded model, a token
 // generated for this run), the edge under `wrangler dev --local` (real workerd, local R2) and the
-// SDK's demo page when apps/client-sdk has one. It prints the URLs, then waits; Ctrl-C (or SIGTERM)
+// SDK's demo page. It prints the URLs, then waits; Ctrl-C (or SIGTERM)
 // stops every process it started and exits. When a child dies on its own, everything stops.
 //
 //   npm start                         preferred ports 8787 (edge), 8788 (origin), 8789 (runner),
@@ -13,7 +13,6 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  demoAvailable,
   killAllNow,
   liveChildren,
   LOCAL_BUCKET,
@@ -135,11 +134,6 @@ async function main(): Promise<number> {
   if (problems.length > 0) {
     for (const p of problems) console.error(`npm start: ${p.what} — ${p.fix}.`);
     return 1;
-  }
-  if (!demoAvailable()) {
-    console.error(
-      'npm start: note: the SDK demo page (issue #6) is not in apps/client-sdk yet; starting the rest.',
-    );
   }
 
   let stack: Stack | undefined;

@@ -123,8 +123,19 @@ describe.skipIf(!chromiumPresent)('client-sdk in Chromium', () => {
       });
       const b = await cloud.upscale(png, { t: 0.7, seed: 7, output: 'imageData' });
       const c = await cloud.upscale(png, { t: 0.7, seed: 8, output: 'imageData' });
+      const aliveBefore = device.diagnostics().workerAlive;
       await device.dispose();
+      // dispose() ends the device worker (and its WebGPU session) and refuses further work.
+      const afterDispose = {
+        aliveBefore,
+        alive: device.diagnostics().workerAlive,
+        error: await device.upscale(png).then(
+          () => null,
+          (e: unknown) => (e as { code?: string }).code ?? String(e),
+        ),
+      };
       return {
+        afterDispose,
         caps,
         progress,
         levels,
@@ -140,6 +151,7 @@ describe.skipIf(!chromiumPresent)('client-sdk in Chromium', () => {
     expect(r.a).toMatchObject({ ranOn: 'webgpu', w: 192, h: 160 });
     expect(r.b).toMatchObject({ ranOn: 'cloud', w: 192, h: 160 });
     expect(r.diff).toBeLessThanOrEqual(LEVELS);
+    expect(r.afterDispose).toEqual({ aliveBefore: true, alive: false, error: 'unavailable' });
     // A single-tile job still moves: load, the tile, the output.
     const steps = r.progress as {
       done: number;

@@ -132,7 +132,11 @@ describe.skipIf(!realModelPresent())('shipped model', () => {
 
   it('matches the PyTorch reference output written beside it by export_onnx.py', async () => {
     const path = join(DEFAULT_MODEL_DIR, 'oftsr-student-x4.reference.json');
-    if (!existsSync(path)) return;
+    if (!existsSync(path)) {
+      // export_onnx.py writes the reference with the model: CI must not pass without checking it.
+      expect(process.env.OFTSR_REQUIRE_MODEL, `${path} is missing`).not.toBe('1');
+      return;
+    }
     const ref = JSON.parse(readFileSync(path, 'utf8')) as Reference;
     const [, , h, w] = ref.lr_shape;
     const model = await loadModel();

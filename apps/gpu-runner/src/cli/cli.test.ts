@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { defaultModelPath, modelPaths } from '../session.ts';
+import { defaultModelPath, loadModel, modelPaths } from '../session.ts';
 import { DEFAULT_TILE_SIZES } from '@oftsr/shared';
 import { realModelPresent, tempDir, writePattern } from '../testing/fixtures.ts';
 import { startRuntime, TEST_TOKEN } from '../testing/runtime.ts';
@@ -210,11 +210,19 @@ describe('oftsr info', () => {
 
   it('refuses CUDA without fallback instead of running on CPU', async () => {
     const r = await oftsr('info', '--provider', 'cuda');
-    // On a GPU machine with CUDA libraries this succeeds and says so; elsewhere it must fail loudly.
-    if (r.code === 0) expect(r.stdout).toMatch(/^provider +cuda$/m);
-    else {
+    // Whether CUDA loads here is asked of onnxruntime directly: with CUDA the CLI must say cuda, without
+    // it the CLI must fail loudly (exit 3), never run on the CPU instead.
+    const cuda = await loadModel({ modelPath, providers: ['cuda'] }).then(
+      async (m) => (await m.session.release(), true),
+      () => false,
+    );
+    if (cuda) {
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(/^provider +cuda$/m);
+    } else {
       expect(r.code).toBe(3);
       expect(r.stderr).toMatch(/error: cannot create an onnxruntime session \(cuda: /);
+      expect(r.stdout).not.toMatch(/^provider +cpu$/m);
     }
   });
 
