@@ -1,4 +1,4 @@
-import { OftsrError, type SourceIdentity } from '@oftsr/shared';
+import { canonicalSourcePath, OftsrError, type SourceIdentity } from '@oftsr/shared';
 import type { Bindings } from './bindings.ts';
 import type { EdgeConfig } from './config.ts';
 import { probeImage, SOURCE_MIME, type SourceFormat } from './image-size.ts';
@@ -33,29 +33,33 @@ function badPath(message: string): OftsrError {
 }
 
 /**
- * Maps a request path to its source. The path is appended to `ORIGIN_URL` as text (never resolved
- * as a URL reference, so `//evil.example/x` stays a path) and must stay under the origin's base
- * path; dot segments, backslashes and control characters are refused.
+ * Maps a request path to its source. The path is first put in its one spelling
+ * (`canonicalSourcePath`: unreserved escapes decoded, other escapes upper-case, `//` merged, dot
+ * segments refused), then appended to `ORIGIN_URL` as text (never resolved as a URL reference) and
+ * must stay under the origin's base path; backslashes and control characters are refused.
  *
  * @throws {OftsrError} 400 `bad_param` (field `path`).
  */
 export function locateSource(pathname: string, config: EdgeConfig, env: Bindings): SourceLocation {
-  if (pathname === '/' || pathname === '') throw badPath('the path must name a source image');
   if (pathname.length > 1024) throw badPath('the path is longer than 1024 characters');
+  // One spelling per image before anything else sees the path: the key, the R2 key and the fetch.
+  const path = canonicalSourcePath(pathname);
+  if (path === '/') throw badPath('the path must name a source image');
   let decoded: string;
   try {
-    decoded = decodeURIComponent(pathname);
+    decoded = decodeURIComponent(path);
   } catch {
     throw badPath('the path holds a malformed percent-escape');
   }
   // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u001f\u007f\\]/.test(decoded) || decoded.split('/').some((s) => s === '..' || s === '.')) {
+    // `%2F..%2F` decodes to dot segments in the R2 key; backslashes are separators to some origins.
     throw badPath('the path holds dot segments, backslashes or control characters');
   }
   const key = decoded.slice(1);
   let originUrl: URL | undefined;
   if (config.originUrl !== undefined) {
-    originUrl = new URL(config.originUrl.href + pathname.slice(1));
+    originUrl = new URL(config.originUrl.href + path.slice(1));
     if (
       originUrl.origin !== config.originUrl.origin ||
       !originUrl.pathname.startsWith(config.originUrl.pathname)

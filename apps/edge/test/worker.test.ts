@@ -123,6 +123,39 @@ describe('miss, then hit', () => {
     expect(calls['runner.test']).toHaveLength(1);
   });
 
+  it.each([
+    ['off', '?sr=4&t=0.7', {}],
+    ['presets (unsigned ?preset=)', '?preset=hq', { SIGNING_MODE: 'presets', SIGNING_KEYS: 'k'.repeat(32) }],
+  ] as const)(
+    'six spellings of one path give one key and one runner call (signing %s)',
+    async (_mode, query, overrides) => {
+      const calls = mockFetch({
+        'origin.test': fakeOrigin({ 'landscape-192x128.png': png }),
+        'runner.test': fakeRunner(),
+      });
+      const id = crypto.randomUUID();
+      const spellings = [
+        `/${id}/%6candscape-192x128.png`,
+        `/${id}/%6Candscape-192x128.png`,
+        `/${id}/l%61ndscape-192x128.png`,
+        `/${id}/landscape%2D192x128.png`,
+        `/${id}//landscape-192x128.png`,
+        `//${id}///landscape-192x128.png`,
+      ];
+      const etags = new Set<string | null>();
+      for (const spelling of spellings) {
+        const res = await call(`https://img.example.com${spelling}${query}`, { env: overrides });
+        expect(res.status, spelling).toBe(200);
+        etags.add(res.headers.get('etag'));
+      }
+      expect(etags.size).toBe(1);
+      expect(calls['runner.test']).toHaveLength(1);
+      expect(calls['origin.test']?.map((c) => c.url.pathname)).toEqual([
+        `/images/${id}/landscape-192x128.png`,
+      ]);
+    },
+  );
+
   it('HEAD answers headers without a body', async () => {
     mockFetch({ 'origin.test': fakeOrigin({ 'cat.png': png }), 'runner.test': fakeRunner() });
     const path = `${uniquePath('cat.png')}?sr=2`;

@@ -24,6 +24,7 @@ describe('@oftsr/shared public API', () => {
         'TileBlender',
         'T_STEP',
         'cacheKey',
+        'canonicalSourcePath',
         'canonicalizeParams',
         'chooseTile',
         'cropChw',

@@ -19,6 +19,8 @@ export {
 export type { HeadersLike, OutputFormat, ParamName, QueryLike, RequestParamsInput } from './schemas.ts';
 
 export { CACHE_KEY_VERSION, cacheKey } from './cache-key.ts';
+
+export { canonicalSourcePath } from './source-path.ts';
 export type { CacheKeyInput, SourceIdentity } from './cache-key.ts';
 
 export { fillNoise, lowbias32, noiseAt, noiseField, noiseHash } from './noise.ts';
