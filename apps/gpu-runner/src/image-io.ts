@@ -177,9 +177,12 @@ export async function decodeImage(
   const sixteen = meta.depth !== undefined && meta.depth !== 'uchar' && meta.depth !== 'char';
   // failOn 'error' turns truncated data into an exception instead of grey rows.
   const grey = meta.space === 'b-w' || meta.space === 'grey16';
+  // 8-bit grey + alpha (PNG colour type 4): libvips' `b-w` output drops the alpha band, so it is
+  // decoded as sRGB + alpha (grey replicated exactly) and folded back to two channels below.
+  const greyAlpha8 = grey && !sixteen && meta.hasAlpha === true;
   // sharp's pipeline works in sRGB and would widen grey to three channels and 16 bits to 8:
   // naming the output colourspace keeps both.
-  const colourspace = grey ? (sixteen ? 'grey16' : 'b-w') : sixteen ? 'rgb16' : 'srgb';
+  const colourspace = greyAlpha8 ? 'srgb' : grey ? (sixteen ? 'grey16' : 'b-w') : sixteen ? 'rgb16' : 'srgb';
   const pipeline = sharp(bytes, { limitInputPixels: maxPixels, failOn: 'error' })
     .rotate()
     .toColourspace(colourspace);
@@ -187,6 +190,22 @@ export async function decodeImage(
     const { data, info } = await pipeline
       .raw(sixteen ? { depth: 'ushort' } : {})
       .toBuffer({ resolveWithObject: true });
+    if (greyAlpha8 && info.channels === 4) {
+      const n = info.width * info.height;
+      const folded = new Uint8Array(2 * n);
+      for (let i = 0; i < n; i++) {
+        folded[2 * i] = data[4 * i] as number;
+        folded[2 * i + 1] = data[4 * i + 3] as number;
+      }
+      return {
+        pixels: folded,
+        width: info.width,
+        height: info.height,
+        channels: 2,
+        bitDepth: 8,
+        sourceFormat: meta.format ?? '',
+      };
+    }
     const channels = info.channels;
     if (channels < 1 || channels > 4) {
       throw new OftsrError('unsupported_format', `${name}: ${channels} channels are not supported`);
