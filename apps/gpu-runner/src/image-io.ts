@@ -5,16 +5,16 @@
 import { readFile } from 'node:fs/promises';
 import sharp from 'sharp';
 import type { Metadata, Sharp } from 'sharp';
-import { OftsrError } from '@oftsr/shared';
+import { DEFAULT_MAX_INPUT_PIXELS as SHARED_MAX_INPUT_PIXELS, OftsrError } from '@oftsr/shared';
 import type { OutputFormat } from '@oftsr/shared';
 
 /**
- * Default limit on input pixels (width × height): 4 MP, e.g. 2048 × 2048. The output has 16× the
- * pixels, and the pipeline holds it as float32 CHW plus blend weights: at 4 MP input that is about
- * 1 GiB of working memory and, on CPU, roughly 16 TFLOP of model work. Raise it per call with
- * `maxPixels` (CLI: `--max-pixels`).
+ * Default limit on input pixels (width × height): 4 MP, e.g. 2000 × 2000, the service's and the
+ * CLI's one default (`DEFAULT_MAX_INPUT_PIXELS` in @oftsr/shared). The output has 16× the pixels,
+ * and the pipeline holds it as float32 CHW plus blend weights (`priceUpscale` prices it). Raise it
+ * per call with `maxPixels` (CLI: `--max-pixels`).
  */
-export const DEFAULT_MAX_INPUT_PIXELS = 4 * 1024 * 1024;
+export const DEFAULT_MAX_INPUT_PIXELS = SHARED_MAX_INPUT_PIXELS;
 
 /** Encoded formats we write. */
 export type EncodedFormat = Exclude<OutputFormat, 'auto'>;

@@ -7,6 +7,8 @@ describe('@oftsr/shared public API', () => {
       [
         'CACHE_KEY_VERSION',
         'CONTRACT_VERSION',
+        'DEFAULT_MAX_INPUT_PIXELS',
+        'DEFAULT_MAX_OUTPUT_PIXELS',
         'DEFAULT_T',
         'DEFAULT_TILE_SIZES',
         'ErrorBody',
@@ -43,6 +45,7 @@ describe('@oftsr/shared public API', () => {
         'pixelsToTensor',
         'planTiles',
         'planUpscale',
+        'priceUpscale',
         'readOnnxMetadata',
         'resizeBicubic',
         'tensorShapes',
