@@ -26,7 +26,6 @@ export interface SourceImage {
 
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 const PROBE_LIMIT = 1024 * 1024; // re-probe the growing prefix until 1 MiB, then only at the end
-const ORIGIN_TIMEOUT_MS = 10_000;
 
 function badPath(message: string): OftsrError {
   return new OftsrError('bad_param', message, { field: 'path' });
@@ -84,8 +83,8 @@ export function locateSource(pathname: string, config: EdgeConfig, env: Bindings
 }
 
 /**
- * Refuses a host the edge must not fetch: not http(s), credentials in the URL, a host outside the
- * allow-list, or (unless `ALLOW_PRIVATE_ORIGINS`) a private/loopback/link-local literal or local name.
+ * Refuses a host the edge must not fetch: not http(s), credentials in the URL, an origin (scheme,
+ * host and port) outside the allow-list, or (unless `ALLOW_PRIVATE_ORIGINS`) a private/loopback/link-local literal or local name.
  *
  * @throws {OftsrError} 502 `upstream`.
  */
@@ -94,15 +93,18 @@ export function assertFetchable(url: URL, config: EdgeConfig): void {
     new OftsrError('upstream', `source ${url.protocol}//${url.host} refused: ${why}`, { status: 502 });
   if (url.protocol !== 'https:' && url.protocol !== 'http:') throw refuse('not http(s)');
   if (url.username !== '' || url.password !== '') throw refuse('credentials in the URL');
-  if (!config.allowedHosts.has(url.hostname)) throw refuse('host not in the allow-list');
+  if (!config.allowedOrigins.has(url.origin)) throw refuse('scheme, host and port not in the allow-list');
   const blocked = blockedHostReason(url.hostname);
   if (blocked !== undefined && !config.allowPrivateOrigins) throw refuse(blocked);
 }
 
 /** Fetches from the origin, following at most `MAX_REDIRECTS` redirects, each one re-checked. */
-async function fetchOrigin(start: URL, config: EdgeConfig): Promise<{ response: Response; url: URL }> {
+async function fetchOrigin(
+  start: URL,
+  config: EdgeConfig,
+  signal: AbortSignal,
+): Promise<{ response: Response; url: URL }> {
   let url = start;
-  const signal = AbortSignal.timeout(ORIGIN_TIMEOUT_MS);
   for (let hop = 0; ; hop++) {
     assertFetchable(url, config);
     let response: Response;
@@ -154,12 +156,14 @@ function concat(chunks: readonly Uint8Array[], total: number): Uint8Array {
  * Reads a source body under the byte cap (declared length first, then while streaming) and the
  * pixel cap (from header bytes, as soon as they arrive), cancelling the stream on refusal.
  *
- * @throws {OftsrError} 413 `too_large`, 415 `unsupported_format`, 400 `bad_image`.
+ * @throws {OftsrError} 413 `too_large`, 415 `unsupported_format`, 400 `bad_image`, 504 `timeout`
+ *   when `signal` aborts before the body is complete, 502 `upstream` when the stream breaks.
  */
 export async function readSourceBody(
   body: ReadableStream<Uint8Array> | null,
   declaredLength: number | undefined,
   config: EdgeConfig,
+  signal?: AbortSignal,
 ): Promise<Omit<SourceImage, 'originUrl'>> {
   if (declaredLength !== undefined && declaredLength > config.maxSourceBytes) {
     await body?.cancel();
@@ -191,8 +195,33 @@ export async function readSourceBody(
     if (!final) await reader.cancel();
     throw error;
   };
+  const stalled = new Promise<never>((_, reject) => {
+    const fail = () =>
+      reject(
+        new OftsrError('timeout', `source body did not arrive within ${config.sourceTimeoutMs} ms`, {
+          cause: signal?.reason,
+        }),
+      );
+    if (signal?.aborted) fail();
+    else signal?.addEventListener('abort', fail, { once: true });
+  });
+  stalled.catch(() => {}); // only awaited through the race below
+  const read = async (): Promise<ReadableStreamReadResult<Uint8Array>> => {
+    try {
+      return await Promise.race([reader.read(), stalled]);
+    } catch (cause) {
+      await reader.cancel().catch(() => {});
+      if (cause instanceof OftsrError) throw cause;
+      const timedOut = cause instanceof Error && cause.name === 'TimeoutError';
+      throw timedOut
+        ? new OftsrError('timeout', `source body did not arrive within ${config.sourceTimeoutMs} ms`, {
+            cause,
+          })
+        : new OftsrError('upstream', 'source body failed mid-stream', { status: 502, cause });
+    }
+  };
   for (;;) {
-    const { done, value } = await reader.read();
+    const { done, value } = await read();
     if (done) break;
     total += value.length;
     if (total > config.maxSourceBytes) {
@@ -222,7 +251,9 @@ export async function fetchSource(
     if (object !== null) return readSourceBody(object.body, object.size, config);
   }
   if (location.originUrl === undefined) throw new OftsrError('not_found', 'source not found');
-  const { response, url } = await fetchOrigin(location.originUrl, config);
+  // One budget for the whole fetch: headers, redirects and body (a stalled body is a 504 too).
+  const signal = AbortSignal.timeout(config.sourceTimeoutMs);
+  const { response, url } = await fetchOrigin(location.originUrl, config, signal);
   if (response.status === 404 || response.status === 410) {
     await response.body?.cancel();
     throw new OftsrError('not_found', 'source not found');
@@ -234,6 +265,6 @@ export async function fetchSource(
   const lengthHeader = response.headers.get('content-length');
   const declared =
     lengthHeader !== null && /^[0-9]{1,15}$/.test(lengthHeader) ? Number(lengthHeader) : undefined;
-  const image = await readSourceBody(response.body, declared, config);
+  const image = await readSourceBody(response.body, declared, config, signal);
   return { ...image, originUrl: url };
 }

@@ -1,14 +1,22 @@
 import { cacheKey, OftsrError, toErrorBody, type RequestParams } from '@oftsr/shared';
 import { Hono } from 'hono';
 import type { Bindings } from '../bindings.ts';
-import { IMMUTABLE, readCached, readR2, writeCached, type CachedImage } from '../cache.ts';
+import {
+  IMMUTABLE,
+  readCached,
+  readR2,
+  readRefusal,
+  writeCached,
+  writeRefusal,
+  type CachedImage,
+} from '../cache.ts';
 import { joinInflight } from '../coalesce.ts';
 import { readConfig, type EdgeConfig } from '../config.ts';
 import { negotiateFormat, outputFormat } from '../format.ts';
 import type { RequestIdVariables } from '../middleware/request-id.ts';
 import type { SignatureVariables } from '../middleware/signature.ts';
 import { resolveParams } from '../params.ts';
-import { callRunner } from '../runner-client.ts';
+import { callRunner, RunnerError } from '../runner-client.ts';
 import { fetchSource, locateSource, type SourceImage, type SourceLocation } from '../source.ts';
 
 /** Response header telling how an image was served: `hit`, `miss` or `fallback`. */
@@ -20,9 +28,12 @@ function etagOf(key: string): string {
   return `"${key}"`;
 }
 
+/** RFC 9110 §13.1.2: `*` matches any current representation; otherwise a weak comparison. */
 function notModified(request: Request, etag: string): boolean {
   const header = request.headers.get('if-none-match');
-  return header !== null && header.split(',').some((t) => t.trim().replace(/^W\//, '') === etag);
+  if (header === null) return false;
+  if (header.trim() === '*') return true;
+  return header.split(',').some((t) => t.trim().replace(/^W\//, '') === etag);
 }
 
 function imageHeaders(
@@ -60,15 +71,30 @@ function serveCached(
   return new Response(image.body, { headers });
 }
 
+/** Runner error codes reported as themselves in `X-Oftsr-Fallback-Reason`; others are `upstream`. */
+const REPORTED_REASONS = new Set(['overloaded', 'unavailable', 'timeout']);
+
 /**
- * The original image with a short TTL (or a 302 to it, `FALLBACK_MODE=redirect`, when it came from
- * a public origin), for when the runner is down, slow or failing. Never an empty body.
+ * `X-Oftsr-Fallback-Reason` of a runner failure: `unsupported` when the runner refused the image for
+ * good (415/422), its own `overloaded`/`unavailable`/`timeout`, else `upstream`.
+ */
+function fallbackReason(err: OftsrError): string {
+  if (err instanceof RunnerError && err.permanent) return 'unsupported';
+  return REPORTED_REASONS.has(err.code) ? err.code : 'upstream';
+}
+
+/**
+ * The original image (or a 302 to it, `FALLBACK_MODE=redirect`, when it came from a public origin),
+ * for when the runner is down, slow, failing or refuses the image. A transient failure gets
+ * `FALLBACK_TTL_S`; a permanent refusal (`unsupported`) gets `REFUSAL_TTL_S`. Never an empty body.
  */
 function serveFallback(source: SourceImage, config: EdgeConfig, reason: OftsrError): Response {
+  const why = fallbackReason(reason);
+  const ttl = why === 'unsupported' ? config.refusalTtlS : config.fallbackTtlS;
   const headers = new Headers({
-    'cache-control': `public, max-age=${config.fallbackTtlS}`,
+    'cache-control': `public, max-age=${ttl}`,
     [CACHE_STATUS_HEADER]: 'fallback',
-    'x-oftsr-fallback-reason': reason.code,
+    'x-oftsr-fallback-reason': why,
   });
   if (config.fallbackMode === 'redirect' && source.originUrl !== undefined) {
     headers.set('location', source.originUrl.href);
@@ -112,7 +138,14 @@ async function produce(m: Miss, settle: (stored: boolean) => void): Promise<Resp
     console.warn(
       JSON.stringify({ event: 'runner_fallback', requestId: m.requestId, ...toErrorBody(reason).error }),
     );
-    return serveFallback(source, m.config, reason);
+    const answer = serveFallback(source, m.config, reason);
+    if (reason instanceof RunnerError && reason.permanent) {
+      // A definite answer: remembered, so later views pay neither the origin nor the runner.
+      m.ctx.waitUntil(
+        writeRefusal(m.key, answer.clone()).catch((e: unknown) => console.warn('refusal put', e)),
+      );
+    }
+    return answer;
   }
   let key = m.key;
   let modelVersion = m.config.modelVersion;
@@ -165,6 +198,8 @@ export const image = new Hono<Env>().get('/*', async (c) => {
 
   const cached = await readCached(c.env, ctx, key);
   if (cached !== undefined) return serveCached(c.req.raw, cached, key, vary);
+  const refused = await readRefusal(key);
+  if (refused !== undefined) return new Response(refused.body, refused);
 
   const joined = joinInflight(key);
   const miss: Miss = {
