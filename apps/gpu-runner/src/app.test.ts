@@ -9,7 +9,7 @@ import { ErrorBody, priceUpscale } from '@oftsr/shared';
 import { signRequest } from './auth.ts';
 import type { Job } from './jobs.ts';
 import type { Runtime } from './runtime.ts';
-import { patternImage, pngBomb } from './testing/fixtures.ts';
+import { encodePng, patternImage, pngBomb } from './testing/fixtures.ts';
 import { startMoto } from './testing/moto.ts';
 import type { MotoServer } from './testing/moto.ts';
 import { freePort, waitFor } from './testing/net.ts';
@@ -256,6 +256,12 @@ describe('POST /v1/upscale', () => {
     const res = await upscale(webp, '', { 'content-type': 'image/webp' });
     expect(res.status).toBe(422);
     expect((await errorOf(res)).message).toMatch(/animated/);
+    // An APNG was read as its first frame before.
+    const apng = encodePng({ width: 8, height: 8, colourType: 2, bitDepth: 8, apngFrames: 120 });
+    const animated = await upscale(apng);
+    expect(animated.status).toBe(422);
+    expect(await errorOf(animated)).toMatchObject({ code: 'unsupported_format' });
+    expect((await errorOf(await upscale(apng))).message).toMatch(/APNG, 120 frames/);
   });
 
   it('needs a bearer token or an HMAC signature; health stays open', async () => {

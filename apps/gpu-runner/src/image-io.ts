@@ -94,6 +94,22 @@ function describe(input: string | Uint8Array): string {
   return typeof input === 'string' ? input : 'input';
 }
 
+/**
+ * The frame count of an animated PNG (its `acTL` chunk, which precedes the first `IDAT`), or
+ * undefined for a still PNG.
+ */
+export function apngFrameCount(bytes: Uint8Array): number | undefined {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  for (let at = 8; at + 12 <= bytes.length;) {
+    const length = view.getUint32(at);
+    const type = String.fromCharCode(...bytes.subarray(at + 4, at + 8));
+    if (type === 'IDAT' || type === 'IEND') return undefined;
+    if (type === 'acTL') return at + 12 <= bytes.length ? view.getUint32(at + 8) : undefined;
+    at += 12 + length;
+  }
+  return undefined;
+}
+
 /** Reads and checks the header: format, animation, pixel count. Never decodes pixel data. */
 async function checkedMetadata(bytes: Buffer, name: string, maxPixels: number): Promise<Metadata> {
   if (bytes.length === 0) throw new OftsrError('bad_image', `${name}: empty file (0 bytes)`);
@@ -115,6 +131,14 @@ async function checkedMetadata(bytes: Buffer, name: string, maxPixels: number): 
     throw new OftsrError(
       'unsupported_format',
       `${name}: ${meta.format ?? 'unknown'} images are not supported (accepted: JPEG, PNG, WebP, AVIF, TIFF, GIF)`,
+    );
+  }
+  const apngFrames = meta.format === 'png' ? apngFrameCount(bytes) : undefined;
+  if (apngFrames !== undefined && apngFrames > 1) {
+    // libvips reads an APNG as its first frame; the README promises animated images are refused.
+    throw new OftsrError(
+      'unsupported_format',
+      `${name}: animated or multi-page images are not supported (APNG, ${apngFrames} frames)`,
     );
   }
   if ((meta.pages ?? 1) > 1) {

@@ -84,6 +84,8 @@ export interface PngSpec {
   palette?: Uint8Array;
   /** tRNS: per-palette-entry alpha (colour type 3). */
   transparency?: Uint8Array;
+  /** Writes an `acTL` chunk (an APNG) claiming this many frames; only the default image is stored. */
+  apngFrames?: number;
 }
 
 const SAMPLES_PER_PIXEL: Readonly<Record<PngSpec['colourType'], number>> = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 };
@@ -126,6 +128,9 @@ export function encodePng(spec: PngSpec): Buffer {
     chunk('IHDR', ihdr),
     ...(spec.palette ? [chunk('PLTE', spec.palette)] : []),
     ...(spec.transparency ? [chunk('tRNS', spec.transparency)] : []),
+    ...(spec.apngFrames === undefined
+      ? []
+      : [chunk('acTL', Uint8Array.from([0, 0, 0, spec.apngFrames, 0, 0, 0, 0]))]),
     chunk('IDAT', deflateSync(raw, { level: 9 })),
     chunk('IEND', Buffer.alloc(0)),
   ]);
