@@ -30,6 +30,8 @@ export interface EdgeConfig {
   refusalTtlS: number;
   /** Time budget of one source fetch (headers and body), ms. */
   sourceTimeoutMs: number;
+  /** How long a source record stays fresh before a conditional request revalidates it, s. */
+  sourceTtlS: number;
   signingMode: SigningMode;
   signingKeys: readonly string[];
   /** Preset name → query string (validated by the shared schema when used). */
@@ -196,6 +198,7 @@ export function readConfig(env: Bindings): EdgeConfig {
     fallbackTtlS: positiveInt('FALLBACK_TTL_S', env.FALLBACK_TTL_S, 60),
     refusalTtlS: positiveInt('REFUSAL_TTL_S', env.REFUSAL_TTL_S, 86_400),
     sourceTimeoutMs: positiveInt('SOURCE_TIMEOUT_MS', env.SOURCE_TIMEOUT_MS, 10_000),
+    sourceTtlS: positiveInt('SOURCE_TTL_S', env.SOURCE_TTL_S, 300, 0),
     signingMode: oneOf('SIGNING_MODE', env.SIGNING_MODE, ['off', 'presets', 'required'], 'off'),
     signingKeys: (env.SIGNING_KEYS ?? '')
       .split(',')

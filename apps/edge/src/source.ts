@@ -2,6 +2,7 @@ import { canonicalSourcePath, OftsrError, type SourceIdentity } from '@oftsr/sha
 import type { Bindings } from './bindings.ts';
 import type { EdgeConfig } from './config.ts';
 import { probeImage, SOURCE_MIME, type SourceFormat } from './image-size.ts';
+import { conditionalHeaders, validatorOf, type Validator } from './freshness.ts';
 import { blockedHostReason } from './ssrf.ts';
 
 /** Where a request path's source image lives, and its identity for the cache key. */
@@ -22,6 +23,13 @@ export interface SourceImage {
   height: number;
   /** The origin URL it came from, for redirect fallbacks (absent for R2 sources). */
   originUrl?: URL;
+  /** Which version of the source these bytes are (see freshness.ts). */
+  validator: Validator;
+}
+
+/** The origin's answer to a conditional fetch: the version the caller holds is still current. */
+export interface NotModified {
+  notModified: true;
 }
 
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
@@ -103,13 +111,18 @@ async function fetchOrigin(
   start: URL,
   config: EdgeConfig,
   signal: AbortSignal,
+  extraHeaders: Record<string, string> = {},
 ): Promise<{ response: Response; url: URL }> {
   let url = start;
   for (let hop = 0; ; hop++) {
     assertFetchable(url, config);
     let response: Response;
     try {
-      response = await fetch(url.href, { redirect: 'manual', signal, headers: { accept: 'image/*' } });
+      response = await fetch(url.href, {
+        redirect: 'manual',
+        signal,
+        headers: { accept: 'image/*', ...extraHeaders },
+      });
     } catch (cause) {
       const timedOut = cause instanceof Error && cause.name === 'TimeoutError';
       throw new OftsrError(
@@ -164,7 +177,7 @@ export async function readSourceBody(
   declaredLength: number | undefined,
   config: EdgeConfig,
   signal?: AbortSignal,
-): Promise<Omit<SourceImage, 'originUrl'>> {
+): Promise<Omit<SourceImage, 'originUrl' | 'validator'>> {
   if (declaredLength !== undefined && declaredLength > config.maxSourceBytes) {
     await body?.cancel();
     throw tooLarge(`source is ${declaredLength} bytes; the limit is ${config.maxSourceBytes}`);
@@ -237,7 +250,9 @@ export async function readSourceBody(
 }
 
 /**
- * Fetches the source: `SOURCE_BUCKET` first (when bound), then the origin.
+ * Fetches the source: `SOURCE_BUCKET` first (when bound), then the origin. With `ifNot`, the
+ * fetch is conditional (`If-None-Match` / `If-Modified-Since`, or R2's `etagDoesNotMatch`) and a
+ * source still at that version answers {@link NotModified} without a body.
  *
  * @throws {OftsrError} 404 when neither has it; 413/415/400 from {@link readSourceBody}; 502/504.
  */
@@ -245,15 +260,33 @@ export async function fetchSource(
   location: SourceLocation,
   config: EdgeConfig,
   env: Bindings,
-): Promise<SourceImage> {
+  ifNot?: Validator,
+): Promise<SourceImage | NotModified> {
   if (location.r2Key !== undefined && env.SOURCE_BUCKET !== undefined) {
-    const object = await env.SOURCE_BUCKET.get(location.r2Key);
-    if (object !== null) return readSourceBody(object.body, object.size, config);
+    const bucket = env.SOURCE_BUCKET;
+    const key = location.r2Key;
+    // R2 takes the entity tag without its quotes; one it cannot take is simply fetched whole.
+    const etag = ifNot !== undefined && 'etag' in ifNot ? ifNot.etag.replace(/^"(.*)"$/, '$1') : undefined;
+    const object =
+      etag === undefined
+        ? await bucket.get(key)
+        : await bucket.get(key, { onlyIf: { etagDoesNotMatch: etag } }).catch(() => bucket.get(key));
+    if (object !== null) {
+      if (!('body' in object)) return { notModified: true };
+      const image = await readSourceBody((object as R2ObjectBody).body, object.size, config);
+      const validator = await validatorOf({ etag: object.httpEtag }, image.bytes);
+      return { ...image, validator };
+    }
   }
   if (location.originUrl === undefined) throw new OftsrError('not_found', 'source not found');
   // One budget for the whole fetch: headers, redirects and body (a stalled body is a 504 too).
   const signal = AbortSignal.timeout(config.sourceTimeoutMs);
-  const { response, url } = await fetchOrigin(location.originUrl, config, signal);
+  const conditional = ifNot === undefined ? {} : conditionalHeaders(ifNot);
+  const { response, url } = await fetchOrigin(location.originUrl, config, signal, conditional);
+  if (response.status === 304 && ifNot !== undefined) {
+    await response.body?.cancel();
+    return { notModified: true };
+  }
   if (response.status === 404 || response.status === 410) {
     await response.body?.cancel();
     throw new OftsrError('not_found', 'source not found');
@@ -266,5 +299,20 @@ export async function fetchSource(
   const declared =
     lengthHeader !== null && /^[0-9]{1,15}$/.test(lengthHeader) ? Number(lengthHeader) : undefined;
   const image = await readSourceBody(response.body, declared, config, signal);
-  return { ...image, originUrl: url };
+  const validator = await validatorOf(
+    { etag: response.headers.get('etag'), lastModified: response.headers.get('last-modified') },
+    image.bytes,
+  );
+  return { ...image, originUrl: url, validator };
+}
+
+/** {@link fetchSource} without a condition: always the bytes. */
+export async function fetchSourceBytes(
+  location: SourceLocation,
+  config: EdgeConfig,
+  env: Bindings,
+): Promise<SourceImage> {
+  const fetched = await fetchSource(location, config, env);
+  if ('notModified' in fetched) throw new OftsrError('internal', 'unconditional fetch answered 304');
+  return fetched;
 }

@@ -1,4 +1,4 @@
-import { cacheKey, OftsrError, toErrorBody, type RequestParams } from '@oftsr/shared';
+import { cacheKey, OftsrError, toErrorBody, type RequestParams, type SourceIdentity } from '@oftsr/shared';
 import { Hono } from 'hono';
 import type { Bindings } from '../bindings.ts';
 import {
@@ -17,7 +17,21 @@ import type { RequestIdVariables } from '../middleware/request-id.ts';
 import type { SignatureVariables } from '../middleware/signature.ts';
 import { resolveParams } from '../params.ts';
 import { callRunner, RunnerError } from '../runner-client.ts';
-import { fetchSource, locateSource, type SourceImage, type SourceLocation } from '../source.ts';
+import {
+  identityOf,
+  readRecord,
+  sameValidator,
+  writeRecord,
+  type SourceRecord,
+  type Validator,
+} from '../freshness.ts';
+import {
+  fetchSource,
+  fetchSourceBytes,
+  locateSource,
+  type SourceImage,
+  type SourceLocation,
+} from '../source.ts';
 
 /** Response header telling how an image was served: `hit`, `miss` or `fallback`. */
 export const CACHE_STATUS_HEADER = 'x-oftsr-cache';
@@ -112,16 +126,68 @@ interface Miss {
   config: EdgeConfig;
   params: RequestParams;
   location: SourceLocation;
+  /** The source version the key was made for, and its bytes when this request fetched them. */
+  validator: Validator;
+  source?: SourceImage;
   key: string;
   vary: boolean;
   requestId: string;
 }
 
+/** The source's current version: its record while fresh, else revalidated against the origin. */
+async function currentSource(
+  env: Bindings,
+  config: EdgeConfig,
+  location: SourceLocation,
+  requestId: string,
+): Promise<{ record: SourceRecord; source?: SourceImage }> {
+  const now = Date.now();
+  const record = await readRecord(env, location);
+  if (record !== undefined && now - record.checkedAt < config.sourceTtlS * 1000) return { record };
+  let fetched;
+  try {
+    fetched = await fetchSource(location, config, env, record?.validator);
+  } catch (err) {
+    // stale-if-error: while the origin fails (not when it says the source is gone), the version
+    // we know keeps being served; it is checked again on the next request.
+    const transient = err instanceof OftsrError && (err.code === 'upstream' || err.code === 'timeout');
+    if (record === undefined || !transient) throw err;
+    console.warn(JSON.stringify({ event: 'revalidation_failed', requestId, error: String(err) }));
+    return { record };
+  }
+  if ('notModified' in fetched) {
+    const next: SourceRecord = { ...(record as SourceRecord), checkedAt: now };
+    await writeRecord(env, location, next);
+    return { record: next };
+  }
+  const next: SourceRecord = {
+    validator: fetched.validator,
+    size: fetched.bytes.length,
+    contentType: fetched.contentType,
+    checkedAt: now,
+  };
+  await writeRecord(env, location, next);
+  return { record: next, source: fetched };
+}
+
 /** A miss: fetch the source, call the runner, stream its answer while R2 stores it. */
 async function produce(m: Miss, settle: (stored: boolean) => void): Promise<Response> {
   let source: SourceImage;
+  let identity: SourceIdentity = identityOf(m.location, m.validator);
+  let key = m.key;
   try {
-    source = await fetchSource(m.location, m.config, m.env);
+    source = m.source ?? (await fetchSourceBytes(m.location, m.config, m.env));
+    if (!sameValidator(source.validator, m.validator)) {
+      // Replaced between the record and this fetch: these bytes are another version, another key.
+      identity = identityOf(m.location, source.validator);
+      key = await cacheKey({ params: m.params, source: identity, modelVersion: m.config.modelVersion });
+      await writeRecord(m.env, m.location, {
+        validator: source.validator,
+        size: source.bytes.length,
+        contentType: source.contentType,
+        checkedAt: Date.now(),
+      });
+    }
   } catch (err) {
     settle(false);
     throw err;
@@ -147,7 +213,6 @@ async function produce(m: Miss, settle: (stored: boolean) => void): Promise<Resp
     }
     return answer;
   }
-  let key = m.key;
   let modelVersion = m.config.modelVersion;
   if (image.modelVersion !== undefined && image.modelVersion !== modelVersion) {
     console.warn(
@@ -159,7 +224,7 @@ async function produce(m: Miss, settle: (stored: boolean) => void): Promise<Resp
       }),
     );
     modelVersion = image.modelVersion;
-    key = await cacheKey({ params: m.params, source: m.location.identity, modelVersion });
+    key = await cacheKey({ params: m.params, source: identity, modelVersion });
   }
   const [toClient, toStore] = image.body.tee();
   const stored = writeCached(m.env, key, toStore, image.length, {
@@ -183,7 +248,8 @@ async function produce(m: Miss, settle: (stored: boolean) => void): Promise<Resp
 
 /**
  * `GET /<path>?sr=4&t=0.7`: the CDN image route. Order: signature (middleware, 403) → params
- * (shared schema, 400) → path → `Accept` → cache key → Cache API → R2 → coalesced runner call.
+ * (shared schema, 400) → path → `Accept` → source version (record, or a conditional fetch after
+ * `SOURCE_TTL_S`) → cache key → Cache API → R2 → coalesced runner call.
  */
 export const image = new Hono<Env>().get('/*', async (c) => {
   const config = readConfig(c.env);
@@ -193,7 +259,12 @@ export const image = new Hono<Env>().get('/*', async (c) => {
   const keyFormat = negotiateFormat(requested.format, c.req.header('accept') ?? null);
   const params: RequestParams = { ...requested, format: keyFormat };
   const vary = requested.format === 'auto';
-  const key = await cacheKey({ params, source: location.identity, modelVersion: config.modelVersion });
+  const { record, source } = await currentSource(c.env, config, location, c.get('requestId'));
+  const key = await cacheKey({
+    params,
+    source: identityOf(location, record.validator),
+    modelVersion: config.modelVersion,
+  });
   const ctx = c.executionCtx;
 
   const cached = await readCached(c.env, ctx, key);
@@ -209,6 +280,8 @@ export const image = new Hono<Env>().get('/*', async (c) => {
     config,
     params,
     location,
+    validator: record.validator,
+    ...(source === undefined ? {} : { source }),
     key,
     vary,
     requestId: c.get('requestId'),
@@ -220,8 +293,8 @@ export const image = new Hono<Env>().get('/*', async (c) => {
     const image = stored ? await readR2(c.env, key) : undefined;
     if (image !== undefined) return serveCached(c.req.raw, image, key, vary, 'hit');
     // The leader failed: serve the original rather than hitting a failing runner again.
-    const source = await fetchSource(location, config, c.env);
-    return serveFallback(source, config, new OftsrError('upstream', 'coalesced leader failed'));
+    const original = source ?? (await fetchSourceBytes(location, config, c.env));
+    return serveFallback(original, config, new OftsrError('upstream', 'coalesced leader failed'));
   }
   try {
     return await produce(miss, (stored) => joined.lead.settle(stored));
