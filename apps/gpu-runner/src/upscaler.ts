@@ -318,8 +318,8 @@ export class Upscaler {
     throw new OftsrError(
       'too_large',
       `${info.width}×${info.height} runs ${work.tiles} tiles of ${work.tile}² (about ${(estimate / 1000).toFixed(1)} s ` +
-        `at the measured rate), more than the deadline of ${deadlineMs} ms (${header})`,
-      { status: 422, field: header, allowed: `work that finishes within ${deadlineMs} ms` },
+        `at the measured rate), more than the deadline of ${Math.floor(deadlineMs)} ms (${header})`,
+      { status: 422, field: header, allowed: `work that finishes within ${Math.floor(deadlineMs)} ms` },
     );
   }
 

@@ -86,6 +86,8 @@ export interface PngSpec {
   transparency?: Uint8Array;
   /** Writes an `acTL` chunk (an APNG) claiming this many frames; only the default image is stored. */
   apngFrames?: number;
+  /** Stores these bytes as the IDAT payload instead of deflating `samples` (a header that lies). */
+  idat?: Uint8Array;
 }
 
 const SAMPLES_PER_PIXEL: Readonly<Record<PngSpec['colourType'], number>> = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 };
@@ -117,12 +119,16 @@ export function encodePng(spec: PngSpec): Buffer {
   ihdr[8] = bitDepth;
   ihdr[9] = colourType;
   const rowBytes = (width * SAMPLES_PER_PIXEL[colourType] * bitDepth) / 8;
-  const raw = Buffer.alloc((rowBytes + 1) * height); // filter byte 0 per row
-  if (spec.samples) {
-    for (let y = 0; y < height; y++) {
-      raw.set(spec.samples.subarray(y * rowBytes, (y + 1) * rowBytes), y * (rowBytes + 1) + 1);
+  const idat = (): Uint8Array => {
+    if (spec.idat) return spec.idat;
+    const raw = Buffer.alloc((rowBytes + 1) * height); // filter byte 0 per row
+    if (spec.samples) {
+      for (let y = 0; y < height; y++) {
+        raw.set(spec.samples.subarray(y * rowBytes, (y + 1) * rowBytes), y * (rowBytes + 1) + 1);
+      }
     }
-  }
+    return deflateSync(raw, { level: 9 });
+  };
   return Buffer.concat([
     Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
     chunk('IHDR', ihdr),
@@ -131,7 +137,7 @@ export function encodePng(spec: PngSpec): Buffer {
     ...(spec.apngFrames === undefined
       ? []
       : [chunk('acTL', Uint8Array.from([0, 0, 0, spec.apngFrames, 0, 0, 0, 0]))]),
-    chunk('IDAT', deflateSync(raw, { level: 9 })),
+    chunk('IDAT', idat()),
     chunk('IEND', Buffer.alloc(0)),
   ]);
 }
