@@ -1,4 +1,4 @@
-import { OftsrError } from '@oftsr/shared';
+import { DEFAULT_MAX_INPUT_PIXELS, OftsrError } from '@oftsr/shared';
 import type { Bindings } from './bindings.ts';
 
 /** What an unsigned URL may do. */
@@ -191,7 +191,7 @@ export function readConfig(env: Bindings): EdgeConfig {
     ...(env.RUNNER_URL ? { runnerUrl: env.RUNNER_URL.replace(/\/+$/, '') } : {}),
     runnerTimeoutMs: positiveInt('RUNNER_TIMEOUT_MS', env.RUNNER_TIMEOUT_MS, 30_000),
     maxSourceBytes: positiveInt('MAX_SOURCE_BYTES', env.MAX_SOURCE_BYTES, 16 * 1024 * 1024),
-    maxSourcePixels: positiveInt('MAX_SOURCE_PIXELS', env.MAX_SOURCE_PIXELS, 4_000_000),
+    maxSourcePixels: positiveInt('MAX_SOURCE_PIXELS', env.MAX_SOURCE_PIXELS, DEFAULT_MAX_INPUT_PIXELS),
     maxRedirects: positiveInt('MAX_REDIRECTS', env.MAX_REDIRECTS, 3, 0),
     avifMaxOutputPixels: positiveInt('AVIF_MAX_OUTPUT_PIXELS', env.AVIF_MAX_OUTPUT_PIXELS, 4_000_000),
     fallbackMode: oneOf('FALLBACK_MODE', env.FALLBACK_MODE, ['serve', 'redirect'], 'serve'),
