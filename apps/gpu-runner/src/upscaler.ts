@@ -434,8 +434,10 @@ export class Upscaler {
       const encodeMs = timings.encodeMs ?? 0;
       this.metrics.encode.observe({ format: out.format }, encodeMs / 1000);
       const totalMs = performance.now() - start;
-      // Only a request that had the runner to itself measures the service rate (no queueing in it).
-      if (alone && this.concurrentSince === concurrentMark && work.tilePixels > 0) {
+      // Only a request that had the runner to itself measures the service rate (no queueing in it),
+      // and only one that ran at least a full largest tile: tiny ones are all fixed overhead.
+      const largest = this.config.tileSizes.at(-1) ?? 0;
+      if (alone && this.concurrentSince === concurrentMark && work.tilePixels >= largest * largest) {
         const rate = (timings.inferMs ?? 0) / work.tilePixels;
         this.msPerTilePixel =
           this.msPerTilePixel === undefined ? rate : 0.7 * this.msPerTilePixel + 0.3 * rate;
