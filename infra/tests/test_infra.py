@@ -116,3 +116,22 @@ def test_dockerfile_structure():
         if instruction == "COPY" and "--from" not in a:
             for src in a.split()[:-1]:
                 assert (ROOT / src).exists(), f"COPY source {src} does not exist"
+
+
+def test_cache_bucket_lifecycle_expires_unreachable_outputs():
+    """Outputs keyed by an old source version or model are never read again; the cache bucket's
+    lifecycle rule (set with `wrangler r2 bucket lifecycle set`) removes them by age."""
+    import json
+
+    policy = json.loads((ROOT / "infra" / "r2" / "cache-lifecycle.json").read_text())
+    rules = {rule["conditions"]["prefix"]: rule for rule in policy["rules"]}
+    for prefix in ("out/", "src/"):
+        rule = rules[prefix]
+        assert rule["enabled"] is True
+        condition = rule["deleteObjectsTransition"]["condition"]
+        assert condition["type"] == "Age" and condition["maxAge"] >= 86400
+    # The edge writes outputs and source records under exactly these prefixes.
+    cache_ts = (ROOT / "apps" / "edge" / "src" / "cache.ts").read_text()
+    freshness_ts = (ROOT / "apps" / "edge" / "src" / "freshness.ts").read_text()
+    assert "`out/v1/" in cache_ts and "`src/v1/" in freshness_ts
+    assert rules[""]["abortMultipartUploadsTransition"]["condition"]["maxAge"] == 86400

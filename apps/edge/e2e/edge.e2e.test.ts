@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -184,5 +185,110 @@ describe.skipIf(skip)('end to end: wrangler dev + the real runner (CPU) + a loca
     });
     expect(outcome).toMatchObject({ state: 'failed', status: 200, attempts: 3 });
     expect(outcome?.state === 'failed' && outcome.reason).toMatch(/fallback/);
+  }, 120_000);
+});
+
+/**
+ * An origin with one replaceable image that answers conditional requests as a real server does
+ * (strong ETag, 304 on If-None-Match), counting what it was asked.
+ */
+async function startMutableOrigin(): Promise<{
+  url: string;
+  server: Server;
+  replace: (name: string) => void;
+  requests: { conditional: boolean; status: number }[];
+}> {
+  let version = { bytes: readFileSync(join(ROOT, 'samples/landscape-192x128.png')), tag: '"v1"' };
+  let n = 1;
+  const requests: { conditional: boolean; status: number }[] = [];
+  const server = createServer((req, res) => {
+    const inm = req.headers['if-none-match'];
+    const status = inm === version.tag ? 304 : 200;
+    requests.push({ conditional: inm !== undefined, status });
+    res.writeHead(status, { etag: version.tag, 'content-type': 'image/png' });
+    res.end(status === 304 ? undefined : version.bytes);
+  });
+  const port = await freePort();
+  await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${port}/`,
+    server,
+    replace: (name) => {
+      n += 1;
+      version = { bytes: readFileSync(join(ROOT, 'samples', name)), tag: `"v${n}"` };
+    },
+    requests,
+  };
+}
+
+describe.skipIf(skip)('source freshness under wrangler dev (real runner)', () => {
+  const TTL_S = 3;
+  const PURGE_TOKEN = 'e2e-purge-token-0123456789';
+  let origin: Awaited<ReturnType<typeof startMutableOrigin>> | undefined;
+  let runner: Awaited<ReturnType<typeof startRunner>> | undefined;
+  let edge: Awaited<ReturnType<typeof startEdge>> | undefined;
+
+  beforeAll(async () => {
+    origin = await startMutableOrigin();
+    const runnerPort = await freePort();
+    const started = await Promise.allSettled([
+      startRunner(runnerPort),
+      startEdge({
+        originUrl: origin.url,
+        runnerUrl: `http://127.0.0.1:${runnerPort}`,
+        vars: { SOURCE_TTL_S: String(TTL_S), PURGE_TOKEN },
+      }),
+    ]);
+    if (started[0].status === 'fulfilled') runner = started[0].value;
+    if (started[1].status === 'fulfilled') edge = started[1].value;
+    for (const s of started) if (s.status === 'rejected') throw s.reason;
+  }, 240_000);
+
+  afterAll(async () => {
+    await Promise.all([stop(edge?.proc), stop(runner?.proc)]);
+    origin?.server.close();
+    cleanup(edge?.persistDir);
+  }, 30_000);
+
+  const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+  it('a 304 keeps the key without a runner call; a replaced source is served after the TTL; purge works', async () => {
+    const url = `${edge?.url}/photo.png?sr=4&t=0.5`;
+    const first = await get(url);
+    expect(first.res.status, edge?.log()).toBe(200);
+    expect(first.res.headers.get('x-oftsr-cache')).toBe('miss');
+    expect(probeImage(first.bytes)).toMatchObject({ width: 768, height: 512 });
+
+    // After the TTL, one conditional request; the origin answers 304: same key, a hit, no runner.
+    await wait(TTL_S * 1000 + 300);
+    const revalidated = await get(url);
+    expect(revalidated.res.headers.get('x-oftsr-cache')).toBe('hit');
+    expect(revalidated.res.headers.get('etag')).toBe(first.res.headers.get('etag'));
+    expect(origin?.requests.at(-1)).toEqual({ conditional: true, status: 304 });
+
+    // Replaced at the origin: inside the TTL the known version is served (no origin request) …
+    origin?.replace('badge-128x128.png');
+    const seen = origin?.requests.length;
+    const within = await get(url);
+    expect(within.res.headers.get('etag')).toBe(first.res.headers.get('etag'));
+    expect(origin?.requests.length).toBe(seen);
+    // … and a purge drops the record at once: the next request fetches and upscales the new image.
+    const purged = await fetch(`${edge?.url}/_oftsr/purge?path=/photo.png`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${PURGE_TOKEN}` },
+    });
+    expect(purged.status).toBe(200);
+    const second = await get(url);
+    expect(second.res.headers.get('x-oftsr-cache')).toBe('miss');
+    expect(probeImage(second.bytes)).toMatchObject({ width: 512, height: 512 });
+
+    // Replaced again, no purge: after the TTL the new version is served.
+    origin?.replace('landscape-192x128.png');
+    await wait(TTL_S * 1000 + 300);
+    const third = await get(url);
+    expect(third.res.headers.get('x-oftsr-cache')).toBe('miss');
+    expect(third.res.headers.get('etag')).not.toBe(second.res.headers.get('etag'));
+    expect(probeImage(third.bytes)).toMatchObject({ width: 768, height: 512 });
+    expect(origin?.requests.at(-1)).toEqual({ conditional: true, status: 200 });
   }, 120_000);
 });

@@ -12,4 +12,12 @@ export type Bindings = Omit<Cloudflare.Env, 'SOURCE_BUCKET'> & {
   SIGNING_KEYS?: string;
   /** Secret: bearer token the runner expects (`Authorization: Bearer …`). */
   RUNNER_TOKEN?: string;
+  /** Var (optional, code default): seconds a permanent runner refusal is remembered and served. */
+  REFUSAL_TTL_S?: string;
+  /** Var (optional, code default): time budget of one source fetch, headers and body, ms. */
+  SOURCE_TIMEOUT_MS?: string;
+  /** Var (optional, code default): seconds a source record (validator, size, type) stays fresh. */
+  SOURCE_TTL_S?: string;
+  /** Secret: bearer token for `POST /_oftsr/purge` (purge is off without it). */
+  PURGE_TOKEN?: string;
 };

@@ -30,6 +30,24 @@ function cacheApiRequest(key: string): Request {
   return new Request(`https://oftsr-edge.cache/${key}`);
 }
 
+function refusalRequest(key: string): Request {
+  return new Request(`https://oftsr-edge.cache/refused/${key}`);
+}
+
+/**
+ * The answer remembered for a key the runner refused for good (a format it does not take, a limit
+ * the image is over), or undefined. Kept in the Cache API under its own `max-age`, so the refusal
+ * costs neither the origin nor the runner again until it expires.
+ */
+export async function readRefusal(key: string): Promise<Response | undefined> {
+  return (await caches.default.match(refusalRequest(key))) ?? undefined;
+}
+
+/** Remembers a refusal answer (its `Cache-Control: max-age` sets how long). */
+export async function writeRefusal(key: string, answer: Response): Promise<void> {
+  await caches.default.put(refusalRequest(key), answer);
+}
+
 /**
  * Looks a key up in the Cache API, then R2. An R2 hit is copied into the Cache API with
  * `ctx.waitUntil` (the body is teed, so the client is not held up).

@@ -1,4 +1,4 @@
-import { OftsrError } from '@oftsr/shared';
+import { DEFAULT_MAX_INPUT_PIXELS, OftsrError } from '@oftsr/shared';
 import type { Bindings } from './bindings.ts';
 
 /** What an unsigned URL may do. */
@@ -12,8 +12,11 @@ export interface EdgeConfig {
   modelVersion: string;
   /** Base URL that request paths are appended to; absent when only `SOURCE_BUCKET` serves sources. */
   originUrl?: URL;
-  /** Hosts origin redirects may go to: the origin's own host plus `ORIGIN_ALLOWED_HOSTS`. */
-  allowedHosts: ReadonlySet<string>;
+  /**
+   * Origins (scheme://host[:port], as `URL.origin` spells them) sources may be fetched from: the
+   * origin's own plus `ORIGIN_ALLOWED_HOSTS`.
+   */
+  allowedOrigins: ReadonlySet<string>;
   allowPrivateOrigins: boolean;
   runnerUrl?: string;
   runnerTimeoutMs: number;
@@ -23,6 +26,12 @@ export interface EdgeConfig {
   avifMaxOutputPixels: number;
   fallbackMode: FallbackMode;
   fallbackTtlS: number;
+  /** How long a permanent runner refusal (415/422) is remembered and answered without a runner call. */
+  refusalTtlS: number;
+  /** Time budget of one source fetch (headers and body), ms. */
+  sourceTimeoutMs: number;
+  /** How long a source record stays fresh before a conditional request revalidates it, s. */
+  sourceTtlS: number;
   signingMode: SigningMode;
   signingKeys: readonly string[];
   /** Preset name → query string (validated by the shared schema when used). */
@@ -122,12 +131,44 @@ function parseCorsOrigins(value: string | undefined): '*' | string[] | undefined
   });
 }
 
+/**
+ * One `ORIGIN_ALLOWED_HOSTS` entry as an origin: `https://cdn.example.com:8443` as given, or a bare
+ * `host[:port]`, which means HTTPS. Scheme, host and port must all match (a redirect from an
+ * allowed host to another port on it, e.g. a metrics endpoint, is refused).
+ */
+function allowedOrigin(entry: string): string {
+  let url: URL;
+  try {
+    url = new URL(entry.includes('://') ? entry : `https://${entry}`);
+  } catch (cause) {
+    throw new OftsrError(
+      'internal',
+      `configuration ORIGIN_ALLOWED_HOSTS: ${JSON.stringify(entry)} is not a host`,
+      {
+        cause,
+      },
+    );
+  }
+  if (
+    (url.protocol !== 'https:' && url.protocol !== 'http:') ||
+    url.pathname !== '/' ||
+    url.username !== ''
+  ) {
+    throw configError(
+      'ORIGIN_ALLOWED_HOSTS',
+      `${JSON.stringify(entry)} is not host[:port] or scheme://host[:port]`,
+    );
+  }
+  return url.origin;
+}
+
 const cache = new WeakMap<object, EdgeConfig>();
 
 /**
  * Reads and validates the configuration from the Worker's bindings (memoised per `env` object).
  * Defaults: 16 MiB / 4 MP sources, 3 redirects, 30 s runner timeout, AVIF up to 4 MP outputs,
- * fallback `serve` with a 60 s TTL, signing `off`, no CORS.
+ * fallback `serve` with a 60 s TTL, refusals remembered a day, 10 s source fetches, signing `off`,
+ * no CORS.
  *
  * @throws {OftsrError} `internal` (500) naming the misconfigured variable.
  */
@@ -135,26 +176,29 @@ export function readConfig(env: Bindings): EdgeConfig {
   const cached = cache.get(env);
   if (cached !== undefined) return cached;
   const originUrl = parseOrigin(env.ORIGIN_URL);
-  const allowedHosts = new Set<string>();
-  if (originUrl !== undefined) allowedHosts.add(originUrl.hostname);
-  for (const host of (env.ORIGIN_ALLOWED_HOSTS ?? '').split(',')) {
-    if (host.trim() !== '') allowedHosts.add(host.trim().toLowerCase());
+  const allowedOrigins = new Set<string>();
+  if (originUrl !== undefined) allowedOrigins.add(originUrl.origin);
+  for (const entry of (env.ORIGIN_ALLOWED_HOSTS ?? '').split(',')) {
+    if (entry.trim() !== '') allowedOrigins.add(allowedOrigin(entry.trim()));
   }
   const modelVersion = env.MODEL_VERSION ?? '';
   if (modelVersion === '') throw configError('MODEL_VERSION', 'must be set');
   const config: EdgeConfig = {
     modelVersion,
     ...(originUrl === undefined ? {} : { originUrl }),
-    allowedHosts,
+    allowedOrigins,
     allowPrivateOrigins: env.ALLOW_PRIVATE_ORIGINS === 'true',
     ...(env.RUNNER_URL ? { runnerUrl: env.RUNNER_URL.replace(/\/+$/, '') } : {}),
     runnerTimeoutMs: positiveInt('RUNNER_TIMEOUT_MS', env.RUNNER_TIMEOUT_MS, 30_000),
     maxSourceBytes: positiveInt('MAX_SOURCE_BYTES', env.MAX_SOURCE_BYTES, 16 * 1024 * 1024),
-    maxSourcePixels: positiveInt('MAX_SOURCE_PIXELS', env.MAX_SOURCE_PIXELS, 4_000_000),
+    maxSourcePixels: positiveInt('MAX_SOURCE_PIXELS', env.MAX_SOURCE_PIXELS, DEFAULT_MAX_INPUT_PIXELS),
     maxRedirects: positiveInt('MAX_REDIRECTS', env.MAX_REDIRECTS, 3, 0),
     avifMaxOutputPixels: positiveInt('AVIF_MAX_OUTPUT_PIXELS', env.AVIF_MAX_OUTPUT_PIXELS, 4_000_000),
     fallbackMode: oneOf('FALLBACK_MODE', env.FALLBACK_MODE, ['serve', 'redirect'], 'serve'),
     fallbackTtlS: positiveInt('FALLBACK_TTL_S', env.FALLBACK_TTL_S, 60),
+    refusalTtlS: positiveInt('REFUSAL_TTL_S', env.REFUSAL_TTL_S, 86_400),
+    sourceTimeoutMs: positiveInt('SOURCE_TIMEOUT_MS', env.SOURCE_TIMEOUT_MS, 10_000),
+    sourceTtlS: positiveInt('SOURCE_TTL_S', env.SOURCE_TTL_S, 300, 0),
     signingMode: oneOf('SIGNING_MODE', env.SIGNING_MODE, ['off', 'presets', 'required'], 'off'),
     signingKeys: (env.SIGNING_KEYS ?? '')
       .split(',')

@@ -4,17 +4,23 @@ import type { SourceFormat } from './image-size.ts';
 /** A concrete output format (what the runner encodes). */
 export type EncodedFormat = Exclude<OutputFormat, 'auto'>;
 
+// RFC 9110 §12.4.2: qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] ).
+const QVALUE = /^(0(\.[0-9]{0,3})?|1(\.0{0,3})?)$/;
+
 function accepted(accept: string): Map<string, number> {
   const types = new Map<string, number>();
   for (const part of accept.toLowerCase().split(',')) {
     const [type = '', ...params] = part.split(';').map((s) => s.trim());
     if (type === '') continue;
-    let q = 1;
+    let q: number | undefined = 1;
     for (const p of params) {
-      const m = /^q=([0-9.]{1,8})$/.exec(p);
-      if (m !== null) q = Number(m[1]);
+      const eq = p.indexOf('=');
+      if (eq < 0 || p.slice(0, eq).trim() !== 'q') continue;
+      const value = p.slice(eq + 1).trim();
+      // A malformed weight (`q=0.0000000`, `q=2`, `q=.5`) drops the range rather than counting as 1.
+      q = QVALUE.test(value) ? Number(value) : undefined;
     }
-    if (!Number.isNaN(q)) types.set(type, Math.max(types.get(type) ?? 0, q));
+    if (q !== undefined) types.set(type, Math.max(types.get(type) ?? 0, q));
   }
   return types;
 }

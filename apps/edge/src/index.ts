@@ -6,12 +6,14 @@ import { requestId, type RequestIdVariables } from './middleware/request-id.ts';
 import { signature, type SignatureVariables } from './middleware/signature.ts';
 import { health } from './routes/health.ts';
 import { image } from './routes/image.ts';
+import { purge } from './routes/purge.ts';
 
 /** The edge Worker: composition only (middleware, routes, one error handler). */
 const app = new Hono<{ Bindings: Bindings; Variables: RequestIdVariables & SignatureVariables }>();
 
 app.use(requestId());
 app.route('/', health);
+app.route('/', purge);
 // After health: a misconfigured CORS list must not take the health routes down with it.
 app.use(cors());
 app.on(['GET', 'HEAD'], '/*', signature());

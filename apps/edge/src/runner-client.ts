@@ -1,4 +1,4 @@
-import { canonicalizeParams, OftsrError, type RequestParams } from '@oftsr/shared';
+import { canonicalizeParams, ErrorBody, OftsrError, type ErrorCode, type RequestParams } from '@oftsr/shared';
 import type { Bindings } from './bindings.ts';
 import type { EdgeConfig } from './config.ts';
 import type { EncodedFormat } from './format.ts';
@@ -14,6 +14,42 @@ export interface RunnerImage {
   executionProvider?: string;
 }
 
+/**
+ * The runner answered with an error. `permanent` when it refused this image for good (415/422:
+ * a format it does not take, a limit the image is over): asking again cannot change the answer.
+ * The code is the runner's own (`overloaded`, `unavailable`, `timeout`, …) when it sent one.
+ */
+export class RunnerError extends OftsrError {
+  readonly runnerStatus: number;
+  readonly permanent: boolean;
+
+  constructor(code: ErrorCode, message: string, runnerStatus: number) {
+    super(code, message, { status: 502 });
+    this.name = 'RunnerError';
+    this.runnerStatus = runnerStatus;
+    this.permanent = runnerStatus === 415 || runnerStatus === 422;
+  }
+}
+
+async function runnerError(response: Response, contentType: string): Promise<RunnerError> {
+  let code: ErrorCode = 'upstream';
+  let detail = '';
+  if (!response.ok && contentType.startsWith('application/json')) {
+    const parsed = ErrorBody.safeParse(await response.json().catch(() => null));
+    if (parsed.success) {
+      code = parsed.data.error.code;
+      detail = `: ${parsed.data.error.message}`;
+    }
+  } else {
+    await response.body?.cancel();
+  }
+  return new RunnerError(
+    code,
+    `runner answered ${response.status} ${contentType || '(no content type)'}${detail}`,
+    response.status,
+  );
+}
+
 /** The runner's synchronous upscale route. */
 export const RUNNER_PATH = '/v1/upscale';
 
@@ -22,7 +58,8 @@ export const RUNNER_PATH = '/v1/upscale';
  * with the concrete output format), through the `RUNNER` service binding when bound, else `fetch`
  * to `RUNNER_URL`, with `Authorization: Bearer RUNNER_TOKEN` and `AbortSignal.timeout`.
  *
- * @throws {OftsrError} 504 `timeout`, 502 `upstream` (unreachable, non-2xx, not an image).
+ * @throws {OftsrError} 504 `timeout`, 502 `upstream` (unreachable); {@link RunnerError} for a
+ *   non-2xx answer or one that is not an image.
  */
 export async function callRunner(
   env: Bindings,
@@ -59,11 +96,7 @@ export async function callRunner(
   }
   const contentType = response.headers.get('content-type') ?? '';
   if (!response.ok || response.body === null || !contentType.startsWith('image/')) {
-    await response.body?.cancel();
-    throw new OftsrError(
-      'upstream',
-      `runner answered ${response.status} ${contentType || '(no content type)'}`,
-    );
+    throw await runnerError(response, contentType);
   }
   const lengthHeader = response.headers.get('content-length');
   const modelVersion = response.headers.get('x-model-version');

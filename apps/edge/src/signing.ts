@@ -2,6 +2,8 @@
 // expiry in `exp` (Unix seconds, itself signed). Several keys verify, so keys rotate without
 // breaking issued URLs: add the new key first, re-sign, then drop the old one.
 
+import { canonicalSourcePath } from '@oftsr/shared';
+
 /** Query key carrying the signature. */
 export const SIG_PARAM = 'sig';
 /** Query key carrying the expiry (Unix seconds). */
@@ -38,7 +40,8 @@ function fromBase64Url(text: string): Uint8Array | undefined {
 }
 
 /**
- * The signed text of a URL: its path as sent (percent-encoded), `?`, then every query pair except
+ * The signed text of a URL: its canonical path (`canonicalSourcePath`, so every spelling of one
+ * image verifies alike and none mints a new key), `?`, then every query pair except
  * `sig`, sorted by key then value and percent-encoded with `encodeURIComponent`. Sorting makes the
  * signature independent of parameter order; unknown keys are signed too.
  *
@@ -48,7 +51,7 @@ export function canonicalSigningInput(url: URL): string {
   const pairs = [...url.searchParams].filter(([k]) => k !== SIG_PARAM);
   pairs.sort(([ka, va], [kb, vb]) => (ka < kb ? -1 : ka > kb ? 1 : va < vb ? -1 : va > vb ? 1 : 0));
   const query = pairs.map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join('&');
-  return `${url.pathname}?${query}`;
+  return `${canonicalSourcePath(url.pathname)}?${query}`;
 }
 
 /**

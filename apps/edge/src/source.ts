@@ -1,7 +1,8 @@
-import { OftsrError, type SourceIdentity } from '@oftsr/shared';
+import { canonicalSourcePath, OftsrError, type SourceIdentity } from '@oftsr/shared';
 import type { Bindings } from './bindings.ts';
 import type { EdgeConfig } from './config.ts';
 import { probeImage, SOURCE_MIME, type SourceFormat } from './image-size.ts';
+import { conditionalHeaders, validatorOf, type Validator } from './freshness.ts';
 import { blockedHostReason } from './ssrf.ts';
 
 /** Where a request path's source image lives, and its identity for the cache key. */
@@ -22,40 +23,50 @@ export interface SourceImage {
   height: number;
   /** The origin URL it came from, for redirect fallbacks (absent for R2 sources). */
   originUrl?: URL;
+  /** Which version of the source these bytes are (see freshness.ts). */
+  validator: Validator;
+}
+
+/** The origin's answer to a conditional fetch: the version the caller holds is still current. */
+export interface NotModified {
+  notModified: true;
 }
 
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 const PROBE_LIMIT = 1024 * 1024; // re-probe the growing prefix until 1 MiB, then only at the end
-const ORIGIN_TIMEOUT_MS = 10_000;
 
 function badPath(message: string): OftsrError {
   return new OftsrError('bad_param', message, { field: 'path' });
 }
 
 /**
- * Maps a request path to its source. The path is appended to `ORIGIN_URL` as text (never resolved
- * as a URL reference, so `//evil.example/x` stays a path) and must stay under the origin's base
- * path; dot segments, backslashes and control characters are refused.
+ * Maps a request path to its source. The path is first put in its one spelling
+ * (`canonicalSourcePath`: unreserved escapes decoded, other escapes upper-case, `//` merged, dot
+ * segments refused), then appended to `ORIGIN_URL` as text (never resolved as a URL reference) and
+ * must stay under the origin's base path; backslashes and control characters are refused.
  *
  * @throws {OftsrError} 400 `bad_param` (field `path`).
  */
 export function locateSource(pathname: string, config: EdgeConfig, env: Bindings): SourceLocation {
-  if (pathname === '/' || pathname === '') throw badPath('the path must name a source image');
   if (pathname.length > 1024) throw badPath('the path is longer than 1024 characters');
+  // One spelling per image before anything else sees the path: the key, the R2 key and the fetch.
+  const path = canonicalSourcePath(pathname);
+  if (path === '/') throw badPath('the path must name a source image');
   let decoded: string;
   try {
-    decoded = decodeURIComponent(pathname);
+    decoded = decodeURIComponent(path);
   } catch {
     throw badPath('the path holds a malformed percent-escape');
   }
   // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u001f\u007f\\]/.test(decoded) || decoded.split('/').some((s) => s === '..' || s === '.')) {
+    // `%2F..%2F` decodes to dot segments in the R2 key; backslashes are separators to some origins.
     throw badPath('the path holds dot segments, backslashes or control characters');
   }
   const key = decoded.slice(1);
   let originUrl: URL | undefined;
   if (config.originUrl !== undefined) {
-    originUrl = new URL(config.originUrl.href + pathname.slice(1));
+    originUrl = new URL(config.originUrl.href + path.slice(1));
     if (
       originUrl.origin !== config.originUrl.origin ||
       !originUrl.pathname.startsWith(config.originUrl.pathname)
@@ -80,8 +91,8 @@ export function locateSource(pathname: string, config: EdgeConfig, env: Bindings
 }
 
 /**
- * Refuses a host the edge must not fetch: not http(s), credentials in the URL, a host outside the
- * allow-list, or (unless `ALLOW_PRIVATE_ORIGINS`) a private/loopback/link-local literal or local name.
+ * Refuses a host the edge must not fetch: not http(s), credentials in the URL, an origin (scheme,
+ * host and port) outside the allow-list, or (unless `ALLOW_PRIVATE_ORIGINS`) a private/loopback/link-local literal or local name.
  *
  * @throws {OftsrError} 502 `upstream`.
  */
@@ -90,20 +101,28 @@ export function assertFetchable(url: URL, config: EdgeConfig): void {
     new OftsrError('upstream', `source ${url.protocol}//${url.host} refused: ${why}`, { status: 502 });
   if (url.protocol !== 'https:' && url.protocol !== 'http:') throw refuse('not http(s)');
   if (url.username !== '' || url.password !== '') throw refuse('credentials in the URL');
-  if (!config.allowedHosts.has(url.hostname)) throw refuse('host not in the allow-list');
+  if (!config.allowedOrigins.has(url.origin)) throw refuse('scheme, host and port not in the allow-list');
   const blocked = blockedHostReason(url.hostname);
   if (blocked !== undefined && !config.allowPrivateOrigins) throw refuse(blocked);
 }
 
 /** Fetches from the origin, following at most `MAX_REDIRECTS` redirects, each one re-checked. */
-async function fetchOrigin(start: URL, config: EdgeConfig): Promise<{ response: Response; url: URL }> {
+async function fetchOrigin(
+  start: URL,
+  config: EdgeConfig,
+  signal: AbortSignal,
+  extraHeaders: Record<string, string> = {},
+): Promise<{ response: Response; url: URL }> {
   let url = start;
-  const signal = AbortSignal.timeout(ORIGIN_TIMEOUT_MS);
   for (let hop = 0; ; hop++) {
     assertFetchable(url, config);
     let response: Response;
     try {
-      response = await fetch(url.href, { redirect: 'manual', signal, headers: { accept: 'image/*' } });
+      response = await fetch(url.href, {
+        redirect: 'manual',
+        signal,
+        headers: { accept: 'image/*', ...extraHeaders },
+      });
     } catch (cause) {
       const timedOut = cause instanceof Error && cause.name === 'TimeoutError';
       throw new OftsrError(
@@ -150,13 +169,15 @@ function concat(chunks: readonly Uint8Array[], total: number): Uint8Array {
  * Reads a source body under the byte cap (declared length first, then while streaming) and the
  * pixel cap (from header bytes, as soon as they arrive), cancelling the stream on refusal.
  *
- * @throws {OftsrError} 413 `too_large`, 415 `unsupported_format`, 400 `bad_image`.
+ * @throws {OftsrError} 413 `too_large`, 415 `unsupported_format`, 400 `bad_image`, 504 `timeout`
+ *   when `signal` aborts before the body is complete, 502 `upstream` when the stream breaks.
  */
 export async function readSourceBody(
   body: ReadableStream<Uint8Array> | null,
   declaredLength: number | undefined,
   config: EdgeConfig,
-): Promise<Omit<SourceImage, 'originUrl'>> {
+  signal?: AbortSignal,
+): Promise<Omit<SourceImage, 'originUrl' | 'validator'>> {
   if (declaredLength !== undefined && declaredLength > config.maxSourceBytes) {
     await body?.cancel();
     throw tooLarge(`source is ${declaredLength} bytes; the limit is ${config.maxSourceBytes}`);
@@ -187,8 +208,33 @@ export async function readSourceBody(
     if (!final) await reader.cancel();
     throw error;
   };
+  const stalled = new Promise<never>((_, reject) => {
+    const fail = () =>
+      reject(
+        new OftsrError('timeout', `source body did not arrive within ${config.sourceTimeoutMs} ms`, {
+          cause: signal?.reason,
+        }),
+      );
+    if (signal?.aborted) fail();
+    else signal?.addEventListener('abort', fail, { once: true });
+  });
+  stalled.catch(() => {}); // only awaited through the race below
+  const read = async (): Promise<ReadableStreamReadResult<Uint8Array>> => {
+    try {
+      return await Promise.race([reader.read(), stalled]);
+    } catch (cause) {
+      await reader.cancel().catch(() => {});
+      if (cause instanceof OftsrError) throw cause;
+      const timedOut = cause instanceof Error && cause.name === 'TimeoutError';
+      throw timedOut
+        ? new OftsrError('timeout', `source body did not arrive within ${config.sourceTimeoutMs} ms`, {
+            cause,
+          })
+        : new OftsrError('upstream', 'source body failed mid-stream', { status: 502, cause });
+    }
+  };
   for (;;) {
-    const { done, value } = await reader.read();
+    const { done, value } = await read();
     if (done) break;
     total += value.length;
     if (total > config.maxSourceBytes) {
@@ -204,7 +250,9 @@ export async function readSourceBody(
 }
 
 /**
- * Fetches the source: `SOURCE_BUCKET` first (when bound), then the origin.
+ * Fetches the source: `SOURCE_BUCKET` first (when bound), then the origin. With `ifNot`, the
+ * fetch is conditional (`If-None-Match` / `If-Modified-Since`, or R2's `etagDoesNotMatch`) and a
+ * source still at that version answers {@link NotModified} without a body.
  *
  * @throws {OftsrError} 404 when neither has it; 413/415/400 from {@link readSourceBody}; 502/504.
  */
@@ -212,13 +260,33 @@ export async function fetchSource(
   location: SourceLocation,
   config: EdgeConfig,
   env: Bindings,
-): Promise<SourceImage> {
+  ifNot?: Validator,
+): Promise<SourceImage | NotModified> {
   if (location.r2Key !== undefined && env.SOURCE_BUCKET !== undefined) {
-    const object = await env.SOURCE_BUCKET.get(location.r2Key);
-    if (object !== null) return readSourceBody(object.body, object.size, config);
+    const bucket = env.SOURCE_BUCKET;
+    const key = location.r2Key;
+    // R2 takes the entity tag without its quotes; one it cannot take is simply fetched whole.
+    const etag = ifNot !== undefined && 'etag' in ifNot ? ifNot.etag.replace(/^"(.*)"$/, '$1') : undefined;
+    const object =
+      etag === undefined
+        ? await bucket.get(key)
+        : await bucket.get(key, { onlyIf: { etagDoesNotMatch: etag } }).catch(() => bucket.get(key));
+    if (object !== null) {
+      if (!('body' in object)) return { notModified: true };
+      const image = await readSourceBody((object as R2ObjectBody).body, object.size, config);
+      const validator = await validatorOf({ etag: object.httpEtag }, image.bytes);
+      return { ...image, validator };
+    }
   }
   if (location.originUrl === undefined) throw new OftsrError('not_found', 'source not found');
-  const { response, url } = await fetchOrigin(location.originUrl, config);
+  // One budget for the whole fetch: headers, redirects and body (a stalled body is a 504 too).
+  const signal = AbortSignal.timeout(config.sourceTimeoutMs);
+  const conditional = ifNot === undefined ? {} : conditionalHeaders(ifNot);
+  const { response, url } = await fetchOrigin(location.originUrl, config, signal, conditional);
+  if (response.status === 304 && ifNot !== undefined) {
+    await response.body?.cancel();
+    return { notModified: true };
+  }
   if (response.status === 404 || response.status === 410) {
     await response.body?.cancel();
     throw new OftsrError('not_found', 'source not found');
@@ -230,6 +298,21 @@ export async function fetchSource(
   const lengthHeader = response.headers.get('content-length');
   const declared =
     lengthHeader !== null && /^[0-9]{1,15}$/.test(lengthHeader) ? Number(lengthHeader) : undefined;
-  const image = await readSourceBody(response.body, declared, config);
-  return { ...image, originUrl: url };
+  const image = await readSourceBody(response.body, declared, config, signal);
+  const validator = await validatorOf(
+    { etag: response.headers.get('etag'), lastModified: response.headers.get('last-modified') },
+    image.bytes,
+  );
+  return { ...image, originUrl: url, validator };
+}
+
+/** {@link fetchSource} without a condition: always the bytes. */
+export async function fetchSourceBytes(
+  location: SourceLocation,
+  config: EdgeConfig,
+  env: Bindings,
+): Promise<SourceImage> {
+  const fetched = await fetchSource(location, config, env);
+  if ('notModified' in fetched) throw new OftsrError('internal', 'unconditional fetch answered 304');
+  return fetched;
 }

@@ -74,10 +74,24 @@ function v6Blocked(g: number[]): string | undefined {
   if (zeroTo(7) && g7 === 1) return 'loopback (::1)';
   const embedded: V4 = [g6 >> 8, g6 & 0xff, g7 >> 8, g7 & 0xff];
   if (zeroTo(5) && g5 === 0xffff) return v4Blocked(embedded) ?? undefined; // ::ffff:a.b.c.d
+  if (zeroTo(4) && g4 === 0xffff && g5 === 0) {
+    // ::ffff:0:a.b.c.d, IPv4-translated (SIIT, RFC 6052/7915)
+    return v4Blocked(embedded) === undefined
+      ? undefined
+      : 'IPv4-translated of a blocked IPv4 (::ffff:0:0/96)';
+  }
   if (zeroTo(6)) return 'IPv4-compatible (::/96)';
   if (g0 === 0x64 && g1 === 0xff9b && g2 === 0 && g3 === 0 && g4 === 0 && g5 === 0) {
     return v4Blocked(embedded) === undefined ? undefined : 'NAT64 of a blocked IPv4 (64:ff9b::/96)';
   }
+  // Local-use NAT64 (RFC 8215): translated by the operator's own gateway, to anything.
+  if (g0 === 0x64 && g1 === 0xff9b && g2 === 1) return 'local-use NAT64 (64:ff9b:1::/48)';
+  if (g0 === 0x2002) {
+    // 6to4 embeds an IPv4 in groups 1–2: a relay would deliver to it.
+    const six: V4 = [g1 >> 8, g1 & 0xff, g2 >> 8, g2 & 0xff];
+    return v4Blocked(six) === undefined ? undefined : '6to4 of a blocked IPv4 (2002::/16)';
+  }
+  if (g0 === 0x2001 && g1 === 0) return 'Teredo (2001::/32)';
   if ((g0 & 0xfe00) === 0xfc00) return 'unique local (fc00::/7)';
   if ((g0 & 0xffc0) === 0xfe80) return 'link-local (fe80::/10)';
   if ((g0 & 0xffc0) === 0xfec0) return 'site-local (fec0::/10)';

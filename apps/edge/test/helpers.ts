@@ -29,14 +29,15 @@ export type HostHandler = (req: Request, url: URL) => Response | Promise<Respons
 
 /** What the fake runner answers: bytes derived from the query, so equal params give equal bytes. */
 export function fakeRunner(
-  options: { modelVersion?: string; delayMs?: number; status?: number } = {},
+  options: { modelVersion?: string; delayMs?: number; status?: number; code?: string } = {},
 ): HostHandler {
   return async (req, url) => {
     if (options.delayMs !== undefined) {
       await new Promise((r) => setTimeout(r, options.delayMs));
     }
     if (options.status !== undefined && options.status !== 200) {
-      return Response.json({ error: { code: 'internal', message: 'boom' } }, { status: options.status });
+      const code = options.code ?? 'internal';
+      return Response.json({ error: { code, message: 'boom' } }, { status: options.status });
     }
     const format = url.searchParams.get('format') ?? 'png';
     const input = new Uint8Array(await req.arrayBuffer());

@@ -37,6 +37,12 @@ describe('canonicalSigningInput', () => {
       '/a%20b.jpg?b=1&b=2&sr=4&t=0.7',
     );
   });
+
+  it('signs the canonical path, so every spelling of one image verifies alike', () => {
+    const input = (path: string) => canonicalSigningInput(new URL(`https://x${path}?sr=4`));
+    expect(input('//photos/%6candscape%2d1.png')).toBe('/photos/landscape-1.png?sr=4');
+    expect(input('/photos/%c3%bc.png')).toBe(input('/photos/%C3%BC.png'));
+  });
 });
 
 describe('signed URLs', () => {

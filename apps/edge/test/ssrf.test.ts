@@ -41,6 +41,13 @@ describe('blockedHostReason', () => {
     '[::ffff:127.0.0.1]',
     '[::ffff:a9fe:a9fe]',
     '[64:ff9b::7f00:1]',
+    '[64:ff9b:1::a00:1]',
+    '[64:ff9b:1::808:808]',
+    '[::ffff:0:127.0.0.1]',
+    '[::ffff:0:a9fe:a9fe]',
+    '[2002:7f00:1::]',
+    '[2002:a9fe:a9fe::1]',
+    '[2001:0:4136:e378:8000:63bf:3fff:fdd2]',
     '[fc00::1]',
     '[fd12:3456::1]',
     '[fe80::1]',
@@ -61,6 +68,8 @@ describe('blockedHostReason', () => {
     '100.128.0.1',
     '[2606:4700::1111]',
     '[::ffff:8.8.8.8]',
+    '[2002:808:808::1]',
+    '[::ffff:0:8.8.8.8]',
     'origin.example.com',
   ])('allows %s', (h) => {
     expect(blockedHostReason(host(h))).toBeUndefined();
@@ -93,7 +102,7 @@ describe('the Worker refuses private origins and escaping redirects', () => {
       new Response(null, { status: 302, headers: { location: 'http://169.254.169.254/x.png' } });
     const calls = mockFetch({ 'origin.test': fakeOrigin({ 'cat.png': redirectTo }) });
     const res = await call(uniquePath('cat.png'), {
-      env: { ORIGIN_ALLOWED_HOSTS: '169.254.169.254', ALLOW_PRIVATE_ORIGINS: 'false' },
+      env: { ORIGIN_ALLOWED_HOSTS: 'http://169.254.169.254', ALLOW_PRIVATE_ORIGINS: 'false' },
     });
     expect(await refused(res, 502)).toContain('link-local');
     expect(Object.keys(calls)).toEqual(['origin.test']);
@@ -123,6 +132,27 @@ describe('the Worker refuses private origins and escaping redirects', () => {
     const res = await call(uniquePath('cat.png'), { env: { ALLOW_PRIVATE_ORIGINS: 'false' } });
     expect(await refused(res, 502)).toContain('refused');
     expect(Object.keys(calls)).toEqual(['origin.test']);
+  });
+
+  it('the allow-list matches scheme, host and port: a redirect to another port of the origin host is refused', async () => {
+    // The dev setup: origin on 127.0.0.1:8788, the runner's /metrics on 127.0.0.1:8789.
+    const calls = mockFetch({
+      '127.0.0.1:8788': fakeOrigin({ 'cat.png': redirect('http://127.0.0.1:8789/metrics') }),
+      '127.0.0.1:8789': () => new Response('oftsr_queue_depth 0'),
+      'origin.test': fakeOrigin({ 'cat.png': redirect('http://origin.test/images/cat.png') }),
+      'runner.test': fakeRunner(),
+    });
+    const res = await call(uniquePath('cat.png'), {
+      env: { ORIGIN_URL: 'http://127.0.0.1:8788/', ALLOW_PRIVATE_ORIGINS: 'true' },
+    });
+    expect(await refused(res, 502)).toContain('allow-list');
+    expect(calls['127.0.0.1:8789']).toBeUndefined();
+    // https → http on the same host is another origin too.
+    expect(await refused(await call(uniquePath('cat.png')), 502)).toContain('allow-list');
+    const listed = await call(uniquePath('cat.png'), {
+      env: { ORIGIN_ALLOWED_HOSTS: 'http://origin.test', MAX_REDIRECTS: '1' },
+    });
+    expect(await refused(listed, 502)).toContain('more than 1'); // followed once, then the loop stops
   });
 
   it('redirects inside the allow-list are followed, up to MAX_REDIRECTS', async () => {

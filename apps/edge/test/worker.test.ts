@@ -111,6 +111,9 @@ describe('miss, then hit', () => {
 
     const revalidate = await call(path, { headers: { 'if-none-match': etag } });
     expect(revalidate.status).toBe(304);
+    const any = await call(path, { headers: { 'if-none-match': '*' } });
+    expect(any.status).toBe(304);
+    expect(any.headers.get('etag')).toBe(etag);
   });
 
   it('equivalent spellings share one key (t rounds to 0.05, order and extra keys do not matter)', async () => {
@@ -122,6 +125,39 @@ describe('miss, then hit', () => {
     expect(second.headers.get('etag')).toBe(first.headers.get('etag'));
     expect(calls['runner.test']).toHaveLength(1);
   });
+
+  it.each([
+    ['off', '?sr=4&t=0.7', {}],
+    ['presets (unsigned ?preset=)', '?preset=hq', { SIGNING_MODE: 'presets', SIGNING_KEYS: 'k'.repeat(32) }],
+  ] as const)(
+    'six spellings of one path give one key and one runner call (signing %s)',
+    async (_mode, query, overrides) => {
+      const calls = mockFetch({
+        'origin.test': fakeOrigin({ 'landscape-192x128.png': png }),
+        'runner.test': fakeRunner(),
+      });
+      const id = crypto.randomUUID();
+      const spellings = [
+        `/${id}/%6candscape-192x128.png`,
+        `/${id}/%6Candscape-192x128.png`,
+        `/${id}/l%61ndscape-192x128.png`,
+        `/${id}/landscape%2D192x128.png`,
+        `/${id}//landscape-192x128.png`,
+        `//${id}///landscape-192x128.png`,
+      ];
+      const etags = new Set<string | null>();
+      for (const spelling of spellings) {
+        const res = await call(`https://img.example.com${spelling}${query}`, { env: overrides });
+        expect(res.status, spelling).toBe(200);
+        etags.add(res.headers.get('etag'));
+      }
+      expect(etags.size).toBe(1);
+      expect(calls['runner.test']).toHaveLength(1);
+      expect(calls['origin.test']?.map((c) => c.url.pathname)).toEqual([
+        `/images/${id}/landscape-192x128.png`,
+      ]);
+    },
+  );
 
   it('HEAD answers headers without a body', async () => {
     mockFetch({ 'origin.test': fakeOrigin({ 'cat.png': png }), 'runner.test': fakeRunner() });
@@ -204,6 +240,11 @@ describe('format negotiation', () => {
     ['image/avif,image/webp,image/apng,image/*,*/*;q=0.8', 'auto', 'image/avif'],
     ['image/webp,*/*', 'auto', 'image/webp'],
     ['image/avif;q=0,image/webp', 'auto', 'image/webp'],
+    // Malformed weights drop the range instead of reading as q = 1.
+    ['image/avif;q=0.0000000,image/webp', 'auto', 'image/webp'],
+    ['image/avif;q=2, image/webp;q=0.5', 'auto', 'image/webp'],
+    ['image/avif;Q=0.001', 'auto', 'image/avif'],
+    ['image/webp;q=1.000', 'auto', 'image/webp'],
     ['*/*', 'auto', 'image/png'],
     ['image/*', 'auto', 'image/png'],
     [null, 'auto', 'image/png'],
@@ -299,6 +340,27 @@ describe('limits', () => {
     expect(calls['runner.test']).toBeUndefined();
   });
 
+  it('504 timeout when the origin stalls mid-body (within SOURCE_TIMEOUT_MS)', async () => {
+    const stalled = (): Response =>
+      new Response(
+        new ReadableStream<Uint8Array>({
+          start(controller) {
+            controller.enqueue(png.subarray(0, 200)); // the header, then nothing more
+          },
+        }),
+      );
+    const calls = mockFetch({
+      'origin.test': fakeOrigin({ 'stall.png': stalled }),
+      'runner.test': fakeRunner(),
+    });
+    const started = Date.now();
+    const res = await call(uniquePath('stall.png'), { env: { SOURCE_TIMEOUT_MS: '300' } });
+    expect(res.status).toBe(504);
+    expect((await errorOf(res)).error.code).toBe('timeout');
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(calls['runner.test']).toBeUndefined();
+  });
+
   it('415 for a source that is not an image; 400 for a truncated header', async () => {
     mockFetch({
       'origin.test': fakeOrigin({
@@ -342,6 +404,42 @@ describe('fallback', () => {
       // Nothing was cached: the next request tries the runner again.
       mockFetch({ 'origin.test': fakeOrigin({ 'cat.png': png }), 'runner.test': fakeRunner() });
       expect((await call(path)).headers.get('x-oftsr-cache')).toBe('miss');
+    },
+  );
+
+  it('runner overload is reported as overloaded, not upstream', async () => {
+    vi.spyOn(console, 'warn').mockImplementation(() => {});
+    mockFetch({
+      'origin.test': fakeOrigin({ 'cat.png': png }),
+      'runner.test': fakeRunner({ status: 429, code: 'overloaded' }),
+    });
+    const res = await call(`${uniquePath('cat.png')}?sr=4`);
+    expect(res.headers.get('x-oftsr-fallback-reason')).toBe('overloaded');
+    expect(res.headers.get('cache-control')).toBe('public, max-age=60');
+  });
+
+  it.each([
+    [422, 'too_large'],
+    [415, 'unsupported_format'],
+  ])(
+    'a permanent refusal (%i %s) is a definite answer: the original, a long TTL, no runner call on the next view',
+    async (status, code) => {
+      vi.spyOn(console, 'warn').mockImplementation(() => {});
+      const calls = mockFetch({
+        'origin.test': fakeOrigin({ 'cat.png': png }),
+        'runner.test': fakeRunner({ status, code }),
+      });
+      const path = `${uniquePath('cat.png')}?sr=4`;
+      for (let view = 0; view < 3; view++) {
+        const res = await call(path);
+        expect(res.status).toBe(200);
+        expect(res.headers.get('x-oftsr-cache')).toBe('fallback');
+        expect(res.headers.get('x-oftsr-fallback-reason')).toBe('unsupported');
+        expect(res.headers.get('cache-control')).toBe('public, max-age=86400');
+        expect(new Uint8Array(await res.arrayBuffer())).toEqual(png);
+      }
+      expect(calls['runner.test']).toHaveLength(1);
+      expect(calls['origin.test']).toHaveLength(1);
     },
   );
 

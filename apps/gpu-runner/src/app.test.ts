@@ -5,11 +5,11 @@
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ErrorBody } from '@oftsr/shared';
+import { ErrorBody, priceUpscale } from '@oftsr/shared';
 import { signRequest } from './auth.ts';
 import type { Job } from './jobs.ts';
 import type { Runtime } from './runtime.ts';
-import { patternImage, pngBomb } from './testing/fixtures.ts';
+import { encodePng, patternImage, pngBomb } from './testing/fixtures.ts';
 import { startMoto } from './testing/moto.ts';
 import type { MotoServer } from './testing/moto.ts';
 import { freePort, waitFor } from './testing/net.ts';
@@ -30,6 +30,8 @@ beforeAll(async () => {
     OFTSR_MAX_INPUT_BYTES: String(300 * 1024),
     OFTSR_MAX_INPUT_MEGAPIXELS: '0.25',
     OFTSR_MAX_INPUT_SIDE: '2048',
+    OFTSR_MAX_OUTPUT_MEGAPIXELS: '2',
+    OFTSR_BODY_TIMEOUT_MS: '1500',
   });
 }, 120_000);
 
@@ -232,6 +234,51 @@ describe('POST /v1/upscale', () => {
     expect(bytes).toMatchObject({ field: 'OFTSR_MAX_INPUT_BYTES', allowed: `at most ${300 * 1024} bytes` });
   });
 
+  it('each limit error names its own setting', async () => {
+    const side = await errorOf(await upscale(pngBomb(60000, 1)));
+    expect(side.field).toBe('OFTSR_MAX_INPUT_SIDE');
+    expect(side.message).not.toMatch(/MEGAPIXELS/);
+    const pixels = await errorOf(await upscale(pngBomb(1000, 1000)));
+    expect(pixels.field).toBe('OFTSR_MAX_INPUT_MEGAPIXELS');
+    // 500×500 is within the 0.25 MP input limit, but ×4 it is 4 MP of output.
+    const output = await upscale(pngBomb(500, 500));
+    expect(output.status).toBe(422);
+    expect(await errorOf(output)).toMatchObject({ code: 'too_large', field: 'OFTSR_MAX_OUTPUT_MEGAPIXELS' });
+  });
+
+  it('a thin strip that cannot finish within its deadline is refused at once, naming the deadline', async () => {
+    // 2048×4 has few pixels but pads to 121 tiles of 128²: far more than 3 s of work on a CPU.
+    const started = performance.now();
+    const res = await upscale(pngBomb(2048, 4), '', { 'x-oftsr-deadline-ms': '3000' });
+    expect(performance.now() - started).toBeLessThan(1000);
+    expect(res.status).toBe(422);
+    const error = await errorOf(res);
+    expect(error).toMatchObject({ code: 'too_large', field: 'x-oftsr-deadline-ms' });
+    expect(error.message).toMatch(/2048×4 runs 121 tiles of 128²/);
+  });
+
+  it('a stalled upload holds no queue slot and times out with 408', async () => {
+    const stalled = () =>
+      rt.app.request('http://runner/v1/upscale', {
+        method: 'POST',
+        body: new ReadableStream<Uint8Array>({
+          start(controller) {
+            controller.enqueue(new Uint8Array(pngBomb(8, 8).subarray(0, 20)));
+          },
+        }),
+        headers: { 'content-type': 'image/png', ...AUTH },
+        duplex: 'half',
+      } as RequestInit);
+    // As many stalled uploads as OFTSR_MAX_QUEUE: the next request is still admitted.
+    const waiting = [stalled(), stalled()];
+    await new Promise((r) => setTimeout(r, 100));
+    expect((await upscale(await patternImage(8, 8))).status).toBe(200);
+    for (const res of await Promise.all(waiting)) {
+      expect(res.status).toBe(408);
+      expect(await errorOf(res)).toMatchObject({ code: 'timeout', field: 'OFTSR_BODY_TIMEOUT_MS' });
+    }
+  });
+
   it('refuses animated images', async () => {
     const frames = Buffer.alloc(8 * 16 * 4, 200).fill(10, 8 * 8 * 4);
     const webp = await sharp(frames, { raw: { width: 8, height: 16, channels: 4, pageHeight: 8 } })
@@ -240,6 +287,12 @@ describe('POST /v1/upscale', () => {
     const res = await upscale(webp, '', { 'content-type': 'image/webp' });
     expect(res.status).toBe(422);
     expect((await errorOf(res)).message).toMatch(/animated/);
+    // An APNG was read as its first frame before.
+    const apng = encodePng({ width: 8, height: 8, colourType: 2, bitDepth: 8, apngFrames: 120 });
+    const animated = await upscale(apng);
+    expect(animated.status).toBe(422);
+    expect(await errorOf(animated)).toMatchObject({ code: 'unsupported_format' });
+    expect((await errorOf(await upscale(apng))).message).toMatch(/APNG, 120 frames/);
   });
 
   it('needs a bearer token or an HMAC signature; health stays open', async () => {
@@ -301,7 +354,16 @@ describe('POST /v1/upscale', () => {
   });
 
   it('deadline: work past the caller deadline is dropped with 504', async () => {
-    const res = await upscale(await patternImage(140, 60), '', { 'x-oftsr-deadline-ms': '30' });
+    // Feasible alone (2 tiles), but queued behind a request of 60 tiles it overruns its deadline.
+    const big = await patternImage(140, 60);
+    const busy = upscale(await patternImage(350, 170));
+    await waitFor(() => depth() >= 1, 10_000, 5);
+    const manifest = rt.upscaler.model?.manifest;
+    if (!manifest) throw new Error('no model');
+    const work = priceUpscale(manifest, 140, 60, { tileSizes: rt.config.tileSizes });
+    const deadline = String(Math.ceil(rt.upscaler.estimateMs(work) * 1.5) + 500);
+    const res = await upscale(big, '', { 'x-oftsr-deadline-ms': deadline });
+    await busy;
     expect(res.status).toBe(504);
     expect((await errorOf(res)).code).toBe('timeout');
     expect(await metric('oftsr_rejections_total{reason="deadline"}')).toBeGreaterThanOrEqual(1);
@@ -420,6 +482,18 @@ describe('jobs (S3 via moto)', () => {
     expect((await job({ source: 'a', destination: 'b', extra: 1 })).status).toBe(400);
     expect((await rt.app.request('/v1/jobs/unknown', { headers: AUTH })).status).toBe(404);
     expect((await rt.app.request('/v1/jobs/unknown')).status).toBe(401);
+  });
+
+  it('a source key in any script works: metadata values are percent-encoded, not refused', async () => {
+    const key = 'src/ü-日本 %.png';
+    await moto.client.send(
+      new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: await patternImage(8, 8) }),
+    );
+    const res = await job({ source: key, destination: 'out/ü-日本.png' });
+    const done = await settle(((await res.json()) as Job).id);
+    expect(done).toMatchObject({ state: 'succeeded' });
+    const head = await moto.client.send(new HeadObjectCommand({ Bucket: BUCKET, Key: 'out/ü-日本.png' }));
+    expect(decodeURIComponent(head.Metadata?.['oftsr-source'] ?? '')).toBe(`${BUCKET}/${key}`);
   });
 
   it('S3 down: the job fails with a clear error and stays retryable', async () => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from './config.ts';
+import { DEFAULT_MAX_INPUT_PIXELS } from './image-io.ts';
 
 const AUTH = { OFTSR_AUTH_TOKENS: 'a-long-enough-token-1' };
 
@@ -14,6 +15,11 @@ describe('loadConfig', () => {
       maxQueue: 16,
     });
     expect(c.maxInputPixels).toBe(4_000_000);
+    // One input limit: the CLI's default (image-io) is the service's (it was 4.2 MP against 4.0).
+    expect(DEFAULT_MAX_INPUT_PIXELS).toBe(c.maxInputPixels);
+    expect(c.maxOutputPixels).toBe(64_000_000);
+    expect(c.maxWorkBytes).toBe(4096 * 1024 * 1024);
+    expect(c.bodyTimeoutMs).toBe(10_000);
     expect(c.s3.partSizeBytes).toBe(8 * 1024 * 1024);
   });
 

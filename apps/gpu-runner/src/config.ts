@@ -3,7 +3,7 @@
  * variable is listed here with its default and documented in the table in README.md; an invalid
  * value stops the process with a message naming the variable.
  */
-import { DEFAULT_TILE_SIZES } from '@oftsr/shared';
+import { DEFAULT_MAX_INPUT_PIXELS, DEFAULT_MAX_OUTPUT_PIXELS, DEFAULT_TILE_SIZES } from '@oftsr/shared';
 import { z } from 'zod';
 import { EXECUTION_PROVIDERS } from './session.ts';
 import type { ExecutionProvider } from './session.ts';
@@ -42,8 +42,19 @@ export const ConfigEnv = z.object({
   OFTSR_BATCH_CONCURRENCY: int(1, 16).default(1),
   OFTSR_MAX_QUEUE: int(1, 10_000).default(16),
   OFTSR_MAX_INPUT_BYTES: int(1).default(20 * MiB),
-  OFTSR_MAX_INPUT_MEGAPIXELS: z.coerce.number().positive().max(256).default(4),
+  OFTSR_MAX_INPUT_MEGAPIXELS: z.coerce
+    .number()
+    .positive()
+    .max(256)
+    .default(DEFAULT_MAX_INPUT_PIXELS / 1e6),
   OFTSR_MAX_INPUT_SIDE: int(1, 65535).default(8192),
+  OFTSR_MAX_OUTPUT_MEGAPIXELS: z.coerce
+    .number()
+    .positive()
+    .max(4096)
+    .default(DEFAULT_MAX_OUTPUT_PIXELS / 1e6),
+  OFTSR_MAX_WORK_MB: int(16, 1 << 20).default(4096),
+  OFTSR_BODY_TIMEOUT_MS: int(1).default(10_000),
   OFTSR_DEFAULT_DEADLINE_MS: int(1).default(120_000),
   OFTSR_MAX_DEADLINE_MS: int(1).default(600_000),
   OFTSR_DRAIN_TIMEOUT_MS: int(0).default(25_000),
@@ -79,6 +90,10 @@ export interface Config {
   maxInputBytes: number;
   maxInputPixels: number;
   maxInputSide: number;
+  maxOutputPixels: number;
+  /** Working memory all admitted requests may hold together (estimated, `priceUpscale`), bytes. */
+  maxWorkBytes: number;
+  bodyTimeoutMs: number;
   defaultDeadlineMs: number;
   maxDeadlineMs: number;
   drainTimeoutMs: number;
@@ -135,6 +150,9 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     maxInputBytes: e.OFTSR_MAX_INPUT_BYTES,
     maxInputPixels: Math.floor(e.OFTSR_MAX_INPUT_MEGAPIXELS * 1e6),
     maxInputSide: e.OFTSR_MAX_INPUT_SIDE,
+    maxOutputPixels: Math.floor(e.OFTSR_MAX_OUTPUT_MEGAPIXELS * 1e6),
+    maxWorkBytes: e.OFTSR_MAX_WORK_MB * MiB,
+    bodyTimeoutMs: e.OFTSR_BODY_TIMEOUT_MS,
     defaultDeadlineMs: e.OFTSR_DEFAULT_DEADLINE_MS,
     maxDeadlineMs: e.OFTSR_MAX_DEADLINE_MS,
     drainTimeoutMs: e.OFTSR_DRAIN_TIMEOUT_MS,

@@ -19,11 +19,12 @@ export class RetryLaterError extends OftsrError {
 
 /**
  * Decode-stage failures as 422: `bad_image` (truncated, corrupt, empty), `unsupported_format`
- * (animated, a format the runner does not take) and `too_large` in pixels (naming the limit).
+ * (animated, a format the runner does not take) and `too_large` in pixels (naming the limit; an
+ * error that already names its own setting keeps it).
  */
 export function unprocessable(err: unknown, maxPixels: number): unknown {
   if (!(err instanceof OftsrError)) return err;
-  if (err.code === 'too_large') {
+  if (err.code === 'too_large' && err.field === undefined) {
     return new OftsrError('too_large', `${err.message} (OFTSR_MAX_INPUT_MEGAPIXELS)`, {
       status: 422,
       field: 'OFTSR_MAX_INPUT_MEGAPIXELS',

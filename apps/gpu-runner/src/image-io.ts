@@ -5,16 +5,16 @@
 import { readFile } from 'node:fs/promises';
 import sharp from 'sharp';
 import type { Metadata, Sharp } from 'sharp';
-import { OftsrError } from '@oftsr/shared';
+import { DEFAULT_MAX_INPUT_PIXELS as SHARED_MAX_INPUT_PIXELS, OftsrError } from '@oftsr/shared';
 import type { OutputFormat } from '@oftsr/shared';
 
 /**
- * Default limit on input pixels (width × height): 4 MP, e.g. 2048 × 2048. The output has 16× the
- * pixels, and the pipeline holds it as float32 CHW plus blend weights: at 4 MP input that is about
- * 1 GiB of working memory and, on CPU, roughly 16 TFLOP of model work. Raise it per call with
- * `maxPixels` (CLI: `--max-pixels`).
+ * Default limit on input pixels (width × height): 4 MP, e.g. 2000 × 2000, the service's and the
+ * CLI's one default (`DEFAULT_MAX_INPUT_PIXELS` in @oftsr/shared). The output has 16× the pixels,
+ * and the pipeline holds it as float32 CHW plus blend weights (`priceUpscale` prices it). Raise it
+ * per call with `maxPixels` (CLI: `--max-pixels`).
  */
-export const DEFAULT_MAX_INPUT_PIXELS = 4 * 1024 * 1024;
+export const DEFAULT_MAX_INPUT_PIXELS = SHARED_MAX_INPUT_PIXELS;
 
 /** Encoded formats we write. */
 export type EncodedFormat = Exclude<OutputFormat, 'auto'>;
@@ -94,6 +94,22 @@ function describe(input: string | Uint8Array): string {
   return typeof input === 'string' ? input : 'input';
 }
 
+/**
+ * The frame count of an animated PNG (its `acTL` chunk, which precedes the first `IDAT`), or
+ * undefined for a still PNG.
+ */
+export function apngFrameCount(bytes: Uint8Array): number | undefined {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  for (let at = 8; at + 12 <= bytes.length;) {
+    const length = view.getUint32(at);
+    const type = String.fromCharCode(...bytes.subarray(at + 4, at + 8));
+    if (type === 'IDAT' || type === 'IEND') return undefined;
+    if (type === 'acTL') return at + 12 <= bytes.length ? view.getUint32(at + 8) : undefined;
+    at += 12 + length;
+  }
+  return undefined;
+}
+
 /** Reads and checks the header: format, animation, pixel count. Never decodes pixel data. */
 async function checkedMetadata(bytes: Buffer, name: string, maxPixels: number): Promise<Metadata> {
   if (bytes.length === 0) throw new OftsrError('bad_image', `${name}: empty file (0 bytes)`);
@@ -115,6 +131,14 @@ async function checkedMetadata(bytes: Buffer, name: string, maxPixels: number): 
     throw new OftsrError(
       'unsupported_format',
       `${name}: ${meta.format ?? 'unknown'} images are not supported (accepted: JPEG, PNG, WebP, AVIF, TIFF, GIF)`,
+    );
+  }
+  const apngFrames = meta.format === 'png' ? apngFrameCount(bytes) : undefined;
+  if (apngFrames !== undefined && apngFrames > 1) {
+    // libvips reads an APNG as its first frame; the README promises animated images are refused.
+    throw new OftsrError(
+      'unsupported_format',
+      `${name}: animated or multi-page images are not supported (APNG, ${apngFrames} frames)`,
     );
   }
   if ((meta.pages ?? 1) > 1) {
@@ -177,9 +201,12 @@ export async function decodeImage(
   const sixteen = meta.depth !== undefined && meta.depth !== 'uchar' && meta.depth !== 'char';
   // failOn 'error' turns truncated data into an exception instead of grey rows.
   const grey = meta.space === 'b-w' || meta.space === 'grey16';
+  // 8-bit grey + alpha (PNG colour type 4): libvips' `b-w` output drops the alpha band, so it is
+  // decoded as sRGB + alpha (grey replicated exactly) and folded back to two channels below.
+  const greyAlpha8 = grey && !sixteen && meta.hasAlpha === true;
   // sharp's pipeline works in sRGB and would widen grey to three channels and 16 bits to 8:
   // naming the output colourspace keeps both.
-  const colourspace = grey ? (sixteen ? 'grey16' : 'b-w') : sixteen ? 'rgb16' : 'srgb';
+  const colourspace = greyAlpha8 ? 'srgb' : grey ? (sixteen ? 'grey16' : 'b-w') : sixteen ? 'rgb16' : 'srgb';
   const pipeline = sharp(bytes, { limitInputPixels: maxPixels, failOn: 'error' })
     .rotate()
     .toColourspace(colourspace);
@@ -187,6 +214,22 @@ export async function decodeImage(
     const { data, info } = await pipeline
       .raw(sixteen ? { depth: 'ushort' } : {})
       .toBuffer({ resolveWithObject: true });
+    if (greyAlpha8 && info.channels === 4) {
+      const n = info.width * info.height;
+      const folded = new Uint8Array(2 * n);
+      for (let i = 0; i < n; i++) {
+        folded[2 * i] = data[4 * i] as number;
+        folded[2 * i + 1] = data[4 * i + 3] as number;
+      }
+      return {
+        pixels: folded,
+        width: info.width,
+        height: info.height,
+        channels: 2,
+        bitDepth: 8,
+        sourceFormat: meta.format ?? '',
+      };
+    }
     const channels = info.channels;
     if (channels < 1 || channels > 4) {
       throw new OftsrError('unsupported_format', `${name}: ${channels} channels are not supported`);

@@ -57,6 +57,12 @@ export function storageError(action: string, url: string, err: unknown): Storage
     return new StorageError(`cannot ${action} ${url}: ${what}`, retryable, err);
   }
   const e = err as { code?: string; name?: string; message?: string };
+  if (err instanceof TypeError || /^ERR_INVALID/.test(e.code ?? '')) {
+    // The request could not even be built (e.g. a header value Node refuses): the same request
+    // can never succeed, so it is not retryable.
+    const detail = (e.message ?? String(err)).split('\n')[0];
+    return new StorageError(`cannot ${action} ${url}: invalid request (${detail})`, false, err);
+  }
   const why = e.code ?? e.name ?? 'error';
   const detail = (e.message ?? String(err)).split('\n')[0];
   return new StorageError(`cannot ${action} ${url}: S3 unreachable (${why}: ${detail})`, true, err);
@@ -71,9 +77,21 @@ export interface ObjectRef {
 /** Options of {@link ObjectStore.putAtomic}. */
 export interface PutOptions {
   contentType: string;
-  /** S3 user metadata (`x-amz-meta-*`), ASCII values. */
+  /** S3 user metadata (`x-amz-meta-*`); values are stored with {@link encodeMetadataValue}. */
   metadata: Record<string, string>;
   signal?: AbortSignal;
+}
+
+/**
+ * An S3 metadata value as it travels: HTTP header values carry visible ASCII only, so `%` and
+ * every character outside printable ASCII are percent-encoded (UTF-8), e.g. a source key
+ * `src/ü.png` is stored as `src/%C3%BC.png`; `decodeURIComponent` reads it back. ASCII values
+ * without `%` are stored unchanged.
+ */
+export function encodeMetadataValue(value: string): string {
+  return value
+    .replace(/\p{Surrogate}/gu, '\uFFFD') // a lone surrogate has no UTF-8 spelling
+    .replace(/[^\x20-\x24\x26-\x7e]+/gu, (run) => encodeURIComponent(run));
 }
 
 /** What a completed write reports. */
@@ -151,7 +169,9 @@ export class ObjectStore {
         Key: ref.key,
         Body: body,
         ContentType: options.contentType,
-        Metadata: options.metadata,
+        Metadata: Object.fromEntries(
+          Object.entries(options.metadata).map(([k, v]) => [k, encodeMetadataValue(v)]),
+        ),
       },
       partSize: this.partSizeBytes,
       queueSize: 2,

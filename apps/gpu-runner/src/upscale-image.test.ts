@@ -1,10 +1,10 @@
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseParamsFromJson } from '@oftsr/shared';
+import { parseParamsFromJson, resizeBicubic } from '@oftsr/shared';
 import { decodeImage } from './image-io.ts';
 import { loadModel } from './session.ts';
 import type { LoadedModel } from './session.ts';
-import { patternPixels, tempDir } from './testing/fixtures.ts';
+import { encodePng, patternPixels, tempDir } from './testing/fixtures.ts';
 import { writeTinyModel } from './testing/tiny-model.ts';
 import { upscaleImage } from './upscale-image.ts';
 
@@ -60,5 +60,74 @@ describe('upscaleImage (tiny model)', () => {
     // Nearest x4 at t = 0 reproduces each source sample exactly (to 16-bit rounding).
     const back = await decodeImage(out.data);
     expect(back.pixels[4 * 36 * 4 + 4]).toBe(grey16[9 * 4 + 1]);
+  });
+
+  // Every PNG colour type that carries alpha: the output's alpha plane must be exactly the bicubic
+  // ×4 of the input's (the model never sees alpha), quantised to the output depth.
+  const W = 10;
+  const H = 6;
+  const alphaAt = (i: number): number => (i * 37 + 11) % 256;
+  const cases: [name: string, png: () => Buffer, alpha: number[], max: number][] = [
+    [
+      '8-bit grey + alpha (colour type 4)',
+      () =>
+        encodePng({
+          width: W,
+          height: H,
+          colourType: 4,
+          bitDepth: 8,
+          samples: Uint8Array.from({ length: 2 * W * H }, (_, k) =>
+            k % 2 ? alphaAt(k >> 1) : (k * 5) % 256,
+          ),
+        }),
+      Array.from({ length: W * H }, (_, i) => alphaAt(i)),
+      255,
+    ],
+    [
+      '16-bit grey + alpha (colour type 4)',
+      () =>
+        encodePng({
+          width: W,
+          height: H,
+          colourType: 4,
+          bitDepth: 16,
+          // big-endian samples: grey, then alpha = alphaAt(i) * 257
+          samples: Uint8Array.from({ length: 4 * W * H }, (_, k) => (k % 4 >= 2 ? alphaAt(k >> 2) : 90)),
+        }),
+      Array.from({ length: W * H }, (_, i) => alphaAt(i) * 257),
+      65535,
+    ],
+    [
+      'palette + tRNS (colour type 3)',
+      () =>
+        encodePng({
+          width: W,
+          height: H,
+          colourType: 3,
+          bitDepth: 8,
+          samples: Uint8Array.from({ length: W * H }, (_, i) => i % 4),
+          palette: Uint8Array.from([255, 0, 0, 0, 255, 0, 0, 0, 255, 9, 9, 9]),
+          transparency: Uint8Array.from([0, 100, 200]), // the fourth entry is opaque
+        }),
+      Array.from({ length: W * H }, (_, i) => [0, 100, 200, 255][i % 4] as number),
+      255,
+    ],
+  ];
+  it.each(cases)('%s keeps its alpha, pixel-exact', async (_name, make, alphaIn, max) => {
+    const img = await decodeImage(make());
+    const out = await upscaleImage(model, img, parseParamsFromJson({ t: '0', format: 'png' }));
+    expect((await sharp(out.data).metadata()).hasAlpha).toBe(true);
+    const back = await decodeImage(out.data);
+    expect([back.width, back.height, back.channels % 2]).toEqual([4 * W, 4 * H, 0]);
+    const up = resizeBicubic(
+      Float32Array.from(alphaIn, (a) => a / max),
+      W,
+      H,
+      4 * W,
+      4 * H,
+    );
+    const want = Array.from(up, (v) => Math.min(max, Math.max(0, Math.round(v * max))));
+    const got = Array.from({ length: 16 * W * H }, (_, i) => back.pixels[(i + 1) * back.channels - 1]);
+    expect(got).toEqual(want);
   });
 });

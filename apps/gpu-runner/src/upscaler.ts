@@ -4,13 +4,13 @@
  * refuses work (bounded queue, readiness, draining) and turns image bytes into upscaled bytes with
  * timings. Used by the /v1/upscale route and by jobs; no HTTP types here.
  */
-import { OftsrError, chooseTile } from '@oftsr/shared';
-import type { RequestParams } from '@oftsr/shared';
+import { OftsrError, chooseTile, priceUpscale } from '@oftsr/shared';
+import type { RequestParams, UpscaleWork } from '@oftsr/shared';
 import { MicroBatcher } from './batcher.ts';
 import type { Config } from './config.ts';
 import { RetryLaterError, unprocessable } from './errors.ts';
 import { decodeImage, probeImage } from './image-io.ts';
-import type { EncodedFormat } from './image-io.ts';
+import type { EncodedFormat, ImageInfo } from './image-io.ts';
 import type { RunnerMetrics } from './metrics.ts';
 import type { ExecutionProvider, LoadedModel, WarmUpReport } from './session.ts';
 import { upscaleImage } from './upscale-image.ts';
@@ -49,6 +49,19 @@ export interface UpscaleCallOptions {
   signal?: AbortSignal;
 }
 
+/** An image whose header passed every limit, and its price. */
+export interface Inspected {
+  info: ImageInfo;
+  work: UpscaleWork;
+}
+
+/** The work admitted requests hold, released when each finishes. */
+export interface Admission {
+  (): void;
+}
+
+const MiB = 1024 * 1024;
+
 // The tile-size rule is shared with the browser SDK (same sizes → same padding → same pixels).
 export { chooseTile };
 
@@ -66,7 +79,16 @@ export class Upscaler {
   private batcher: MicroBatcher | undefined;
   private admitted = 0;
   private active = 0;
-  private ewmaMs = 1000;
+  /** Working memory (estimated bytes) and tile area of the admitted requests. */
+  private heldBytes = 0;
+  private heldTilePixels = 0;
+  /**
+   * Measured service time per LR tile pixel (ms), from requests that ran alone (so no queueing is
+   * in it), seeded from the warm-up; prices time (deadline checks) and Retry-After.
+   */
+  private msPerTilePixel: number | undefined;
+  /** Counts upscales that started while another ran (a request that saw it change was not alone). */
+  private concurrentSince = 0;
   private idleWaiters: (() => void)[] = [];
   /** Work counted in the queue depth besides admitted requests (queued and running jobs). */
   extraDepth: () => number = () => 0;
@@ -174,6 +196,7 @@ export class Upscaler {
           this.updateGauges();
         },
       });
+      this.msPerTilePixel = warmupRate(this.warmup, config.tileSizes, config.maxBatch);
       this.state = 'ready';
       this.metrics.ready.set(1);
       log(
@@ -208,18 +231,109 @@ export class Upscaler {
     }
   }
 
-  /** Seconds a refused caller should wait: the queue's expected drain time. */
+  /**
+   * Seconds a refused caller should wait: the time the admitted work takes to drain at the
+   * measured service rate (tile area held × ms per tile pixel, over the model calls in parallel).
+   */
   retryAfterS(): number {
-    return Math.max(1, Math.ceil((this.ewmaMs * Math.max(1, this.admitted)) / 1000));
+    const ms = (this.heldTilePixels * (this.msPerTilePixel ?? 0)) / this.config.batchConcurrency;
+    return Math.max(1, Math.ceil(ms / 1000));
+  }
+
+  /** Estimated milliseconds of model work for `work` alone, at the measured rate. */
+  estimateMs(work: UpscaleWork): number {
+    return work.tilePixels * (this.msPerTilePixel ?? 0);
+  }
+
+  /**
+   * Reads the header and applies every limit before anything is decoded: format, pixels, sides,
+   * output pixels, then prices the work (tiles and bytes).
+   *
+   * @throws OftsrError 422 naming the setting that refused it (`OFTSR_MAX_INPUT_SIDE`,
+   *   `OFTSR_MAX_INPUT_MEGAPIXELS`, `OFTSR_MAX_OUTPUT_MEGAPIXELS`, `OFTSR_MAX_WORK_MB`), 415/422
+   *   for formats, 422 `bad_image`.
+   */
+  async inspect(bytes: Uint8Array, params: RequestParams): Promise<Inspected> {
+    const model = this.model;
+    if (!model) throw new RetryLaterError('unavailable', 'the runner is not ready', 1);
+    const { maxInputPixels: maxPixels, maxInputSide: side, maxOutputPixels, maxWorkBytes } = this.config;
+    try {
+      const info = await probeImage(bytes, { maxPixels });
+      if (info.width > side || info.height > side) {
+        // Extreme aspect ratios cost far more than their pixel count once padded to tiles.
+        throw new OftsrError(
+          'too_large',
+          `${info.width}×${info.height} has a side over ${side} px (OFTSR_MAX_INPUT_SIDE)`,
+          { status: 422, field: 'OFTSR_MAX_INPUT_SIDE', allowed: `width and height at most ${side}` },
+        );
+      }
+      if (!SERVICE_INPUT_FORMATS.includes(info.sourceFormat)) {
+        throw new OftsrError(
+          'unsupported_format',
+          `${info.sourceFormat} images are not supported (accepted: PNG, JPEG, WebP, AVIF, still GIF)`,
+        );
+      }
+      const outputPixels = info.width * info.height * params.sr * params.sr;
+      if (outputPixels > maxOutputPixels) {
+        throw new OftsrError(
+          'too_large',
+          `${info.width}×${info.height} at sr=${params.sr} is ${(outputPixels / 1e6).toFixed(1)} MP of output; ` +
+            `the limit is ${(maxOutputPixels / 1e6).toFixed(1)} MP (OFTSR_MAX_OUTPUT_MEGAPIXELS)`,
+          {
+            status: 422,
+            field: 'OFTSR_MAX_OUTPUT_MEGAPIXELS',
+            allowed: `at most ${maxOutputPixels} output pixels`,
+          },
+        );
+      }
+      const work = priceUpscale(model.manifest, info.width, info.height, {
+        tileSizes: this.config.tileSizes,
+        inFlight: this.config.maxBatch,
+      });
+      if (work.bytes > maxWorkBytes) {
+        throw new OftsrError(
+          'too_large',
+          `${info.width}×${info.height} needs about ${Math.ceil(work.bytes / MiB)} MiB of working memory ` +
+            `(${work.tiles} tiles of ${work.tile}²); the limit is ${maxWorkBytes / MiB} MiB (OFTSR_MAX_WORK_MB)`,
+          {
+            status: 422,
+            field: 'OFTSR_MAX_WORK_MB',
+            allowed: `at most ${maxWorkBytes / MiB} MiB per request`,
+          },
+        );
+      }
+      return { info, work };
+    } catch (err) {
+      throw unprocessable(err, maxPixels);
+    }
+  }
+
+  /**
+   * Refuses at once what cannot finish within `deadlineMs` at the measured service rate, so a
+   * thin strip padded to dozens of tiles is a definite 422 instead of a 504 after the deadline.
+   *
+   * @throws OftsrError 422 `too_large` naming the deadline header.
+   */
+  assertFeasible(inspected: Inspected, deadlineMs: number, header: string): void {
+    const estimate = this.estimateMs(inspected.work);
+    if (estimate <= deadlineMs) return;
+    const { info, work } = inspected;
+    throw new OftsrError(
+      'too_large',
+      `${info.width}×${info.height} runs ${work.tiles} tiles of ${work.tile}² (about ${(estimate / 1000).toFixed(1)} s ` +
+        `at the measured rate), more than the deadline of ${Math.floor(deadlineMs)} ms (${header})`,
+      { status: 422, field: header, allowed: `work that finishes within ${Math.floor(deadlineMs)} ms` },
+    );
   }
 
   /**
    * Admits one upscale request, or refuses it at once: 503 while starting or draining, 429 when
-   * `maxQueue` requests are already admitted. Call the returned function when the request is done.
+   * `maxQueue` requests are already admitted or when its working memory does not fit in what the
+   * admitted requests leave of `OFTSR_MAX_WORK_MB`. Call the returned function when it is done.
    *
    * @throws RetryLaterError `unavailable` (503) or `overloaded` (429), with a Retry-After.
    */
-  admit(): () => void {
+  admit(work?: UpscaleWork): Admission {
     this.assertReady();
     if (this.admitted >= this.config.maxQueue) {
       this.metrics.rejections.inc({ reason: 'overloaded' });
@@ -229,13 +343,28 @@ export class Upscaler {
         this.retryAfterS(),
       );
     }
+    const bytes = work?.bytes ?? 0;
+    if (this.admitted > 0 && this.heldBytes + bytes > this.config.maxWorkBytes) {
+      this.metrics.rejections.inc({ reason: 'overloaded' });
+      throw new RetryLaterError(
+        'overloaded',
+        `admitted work holds ${Math.ceil(this.heldBytes / MiB)} MiB; this request needs ${Math.ceil(bytes / MiB)} MiB ` +
+          `more than OFTSR_MAX_WORK_MB=${this.config.maxWorkBytes / MiB} allows; retry later`,
+        this.retryAfterS(),
+      );
+    }
+    const tilePixels = work?.tilePixels ?? 0;
     this.admitted += 1;
+    this.heldBytes += bytes;
+    this.heldTilePixels += tilePixels;
     this.updateGauges();
     let released = false;
     return () => {
       if (released) return;
       released = true;
       this.admitted -= 1;
+      this.heldBytes -= bytes;
+      this.heldTilePixels -= tilePixels;
       this.updateGauges();
     };
   }
@@ -280,31 +409,18 @@ export class Upscaler {
     const { signal } = options;
     const start = performance.now();
     this.active += 1;
+    if (this.active > 1) this.concurrentSince += 1;
     try {
+      const { work } = await this.inspect(bytes, params);
       const maxPixels = this.config.maxInputPixels;
-      const image = await (async () => {
-        try {
-          const info = await probeImage(bytes, { maxPixels });
-          const side = this.config.maxInputSide;
-          if (info.width > side || info.height > side) {
-            // Extreme aspect ratios cost far more than their pixel count once padded to tiles.
-            throw new OftsrError(
-              'too_large',
-              `${info.width}×${info.height} has a side over ${side} px (OFTSR_MAX_INPUT_SIDE)`,
-              { status: 422, field: 'OFTSR_MAX_INPUT_SIDE', allowed: `width and height at most ${side}` },
-            );
-          }
-          if (!SERVICE_INPUT_FORMATS.includes(info.sourceFormat)) {
-            throw new OftsrError(
-              'unsupported_format',
-              `${info.sourceFormat} images are not supported (accepted: PNG, JPEG, WebP, AVIF, still GIF)`,
-            );
-          }
-          return await decodeImage(bytes, { maxPixels });
-        } catch (err) {
-          throw unprocessable(err, maxPixels);
-        }
-      })();
+      const alone = this.active === 1;
+      const concurrentMark = this.concurrentSince;
+      let image;
+      try {
+        image = await decodeImage(bytes, { maxPixels });
+      } catch (err) {
+        throw unprocessable(err, maxPixels);
+      }
       const decodeMs = performance.now() - start;
       this.metrics.decode.observe(decodeMs / 1000);
       signal?.throwIfAborted();
@@ -321,7 +437,14 @@ export class Upscaler {
       const encodeMs = timings.encodeMs ?? 0;
       this.metrics.encode.observe({ format: out.format }, encodeMs / 1000);
       const totalMs = performance.now() - start;
-      this.ewmaMs = 0.8 * this.ewmaMs + 0.2 * totalMs;
+      // Only a request that had the runner to itself measures the service rate (no queueing in it),
+      // and only one that ran at least a full largest tile: tiny ones are all fixed overhead.
+      const largest = this.config.tileSizes.at(-1) ?? 0;
+      if (alone && this.concurrentSince === concurrentMark && work.tilePixels >= largest * largest) {
+        const rate = (timings.inferMs ?? 0) / work.tilePixels;
+        this.msPerTilePixel =
+          this.msPerTilePixel === undefined ? rate : 0.7 * this.msPerTilePixel + 0.3 * rate;
+      }
       return {
         ...out,
         contentType: CONTENT_TYPES[out.format],
@@ -397,4 +520,19 @@ export function deadlineSignal(ms: number, parent?: AbortSignal): { signal: Abor
       parent?.removeEventListener('abort', onParent);
     },
   };
+}
+
+/**
+ * A first service rate from the warm-up (every tile shape at batch 1 and `maxBatch`), halved
+ * because first runs carry one-off costs; real requests replace it as they finish.
+ */
+function warmupRate(
+  report: WarmUpReport | undefined,
+  tileSizes: readonly number[],
+  maxBatch: number,
+): number | undefined {
+  if (report === undefined || report.milliseconds <= 0) return undefined;
+  const runs = new Set([1, maxBatch]);
+  const pixels = tileSizes.reduce((sum, t) => sum + t * t * [...runs].reduce((a, n) => a + n, 0), 0);
+  return pixels > 0 ? report.milliseconds / 2 / pixels : undefined;
 }

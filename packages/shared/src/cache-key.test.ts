@@ -13,7 +13,7 @@ const base = {
 describe('cacheKey', () => {
   it('is stable: a change here means every cached image is orphaned, bump CACHE_KEY_VERSION', async () => {
     await expect(cacheKey(base)).resolves.toBe(
-      '8790a85f48ed796f3c9787948ad6c9416e8439176e0a16f138872b1072823be8',
+      '85f6d1f2cc8dbd69436821b427d1c47ef53c490c1504a2f7a1270cd1d1fae6c8',
     );
   });
 
@@ -54,5 +54,21 @@ describe('cacheKey', () => {
       OftsrError,
     );
     await expect(cacheKey({ ...base, source: { kind: 'content', sha256: 'xyz' } })).rejects.toThrow(/64 hex/);
+  });
+
+  it('a changed validator is another key: a replaced source is never served its old output', async () => {
+    const url = 'https://img.example.com/photos/cat.jpg';
+    const keys = await Promise.all(
+      [
+        { kind: 'url' as const, url, etag: '"a"' },
+        { kind: 'url' as const, url, etag: '"b"' },
+        { kind: 'url' as const, url, lastModified: 'Tue, 01 Dec 2026 10:00:00 GMT', length: 10 },
+        { kind: 'url' as const, url, lastModified: 'Tue, 01 Dec 2026 10:00:00 GMT', length: 11 },
+        { kind: 'url' as const, url, sha256: 'a'.repeat(64) },
+        { kind: 'url' as const, url, sha256: 'b'.repeat(64) },
+        { kind: 'content' as const, sha256: 'a'.repeat(64) },
+      ].map((source) => cacheKey({ ...base, source })),
+    );
+    expect(new Set(keys).size).toBe(keys.length);
   });
 });

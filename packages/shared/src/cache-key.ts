@@ -6,11 +6,15 @@ import { sha256Hex, web } from './web.ts';
  * Bumped whenever the serialisation below changes, so old and new keys can never collide
  * (a cached image made under another meaning of the key must not be served).
  */
-export const CACHE_KEY_VERSION = 1;
+export const CACHE_KEY_VERSION = 2;
 
-/** Where the source image comes from: an origin URL (with its validators) or known bytes. */
+/**
+ * Where the source image comes from: an origin URL with the validator of the version used (a strong
+ * ETag, else Last-Modified with the length, else the bytes' SHA-256), or known bytes alone.
+ */
 export type SourceIdentity =
-  { kind: 'url'; url: string; etag?: string; lastModified?: string } | { kind: 'content'; sha256: string };
+  | { kind: 'url'; url: string; etag?: string; lastModified?: string; length?: number; sha256?: string }
+  | { kind: 'content'; sha256: string };
 
 /** Everything that determines an output image. */
 export interface CacheKeyInput {
@@ -21,7 +25,7 @@ export interface CacheKeyInput {
 
 const SHA256_HEX = /^[0-9a-fA-F]{64}$/;
 
-function sourceParts(source: SourceIdentity): (string | null)[] {
+function sourceParts(source: SourceIdentity): (string | number | null)[] {
   if (source.kind === 'content') {
     if (!SHA256_HEX.test(source.sha256)) {
       throw new OftsrError('bad_param', 'source sha256 must be 64 hex digits', { field: 'sha256' });
@@ -43,7 +47,17 @@ function sourceParts(source: SourceIdentity): (string | null)[] {
       },
     );
   }
-  return ['url', href, source.etag ?? null, source.lastModified ?? null];
+  if (source.sha256 !== undefined && !SHA256_HEX.test(source.sha256)) {
+    throw new OftsrError('bad_param', 'source sha256 must be 64 hex digits', { field: 'sha256' });
+  }
+  return [
+    'url',
+    href,
+    source.etag ?? null,
+    source.lastModified ?? null,
+    source.length ?? null,
+    source.sha256?.toLowerCase() ?? null,
+  ];
 }
 
 /**

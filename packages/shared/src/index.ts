@@ -38,6 +38,11 @@ export type {
 } from './schemas.ts';
 
 export { CACHE_KEY_VERSION, cacheKey } from './cache-key.ts';
+
+export { canonicalSourcePath } from './source-path.ts';
+
+export { DEFAULT_MAX_INPUT_PIXELS, DEFAULT_MAX_OUTPUT_PIXELS, priceUpscale } from './work.ts';
+export type { PriceOptions, UpscaleWork } from './work.ts';
 export type { CacheKeyInput, SourceIdentity } from './cache-key.ts';
 
 export { fillNoise, lowbias32, noiseAt, noiseField, noiseHash } from './noise.ts';

@@ -7,10 +7,19 @@ import {
   toErrorBody,
   type OnErrorMode,
   type RequestParams,
+  type SourceIdentity,
 } from '@oftsr/shared';
 import { Hono, type Context } from 'hono';
 import type { Bindings } from '../bindings.ts';
-import { IMMUTABLE, readCached, readR2, writeCached, type CachedImage } from '../cache.ts';
+import {
+  IMMUTABLE,
+  readCached,
+  readR2,
+  readRefusal,
+  writeCached,
+  writeRefusal,
+  type CachedImage,
+} from '../cache.ts';
 import { joinInflight } from '../coalesce.ts';
 import { readConfig, type EdgeConfig } from '../config.ts';
 import { negotiateFormat, outputFormat } from '../format.ts';
@@ -18,8 +27,22 @@ import type { RequestIdVariables } from '../middleware/request-id.ts';
 import type { SignatureVariables } from '../middleware/signature.ts';
 import { isAnimated } from '../image-size.ts';
 import { ignoredParams, resolveParams } from '../params.ts';
-import { callRunner } from '../runner-client.ts';
-import { fetchSource, locateSource, type SourceImage, type SourceLocation } from '../source.ts';
+import { callRunner, RunnerError } from '../runner-client.ts';
+import {
+  identityOf,
+  readRecord,
+  sameValidator,
+  writeRecord,
+  type SourceRecord,
+  type Validator,
+} from '../freshness.ts';
+import {
+  fetchSource,
+  fetchSourceBytes,
+  locateSource,
+  type SourceImage,
+  type SourceLocation,
+} from '../source.ts';
 
 /** Response header telling how an image was served: `hit`, `miss` or `fallback`. */
 export const CACHE_STATUS_HEADER = 'x-oftsr-cache';
@@ -27,8 +50,8 @@ export const CACHE_STATUS_HEADER = 'x-oftsr-cache';
 /** Response header naming the query keys this edge ignored (comma-separated, sorted). */
 export const IGNORED_PARAMS_HEADER = 'x-oftsr-ignored-params';
 
-/** Why a fallback served the original: an error code, or `animated` (see {@link serveFallback}). */
-export type FallbackReason = OftsrError['code'] | 'animated';
+/** Why a fallback served the original: a runner failure, or `animated` (see {@link serveFallback}). */
+export type FallbackReason = OftsrError | 'animated';
 
 type Env = { Bindings: Bindings; Variables: RequestIdVariables & SignatureVariables };
 
@@ -36,9 +59,12 @@ function etagOf(key: string): string {
   return `"${key}"`;
 }
 
+/** RFC 9110 §13.1.2: `*` matches any current representation; otherwise a weak comparison. */
 function notModified(request: Request, etag: string): boolean {
   const header = request.headers.get('if-none-match');
-  return header !== null && header.split(',').some((t) => t.trim().replace(/^W\//, '') === etag);
+  if (header === null) return false;
+  if (header.trim() === '*') return true;
+  return header.split(',').some((t) => t.trim().replace(/^W\//, '') === etag);
 }
 
 function imageHeaders(
@@ -76,10 +102,25 @@ function serveCached(
   return new Response(image.body, { headers });
 }
 
+/** Runner error codes reported as themselves in `X-Oftsr-Fallback-Reason`; others are `upstream`. */
+const REPORTED_REASONS = new Set(['overloaded', 'unavailable', 'timeout']);
+
 /**
- * The original image with a short TTL (or a 302 to it, `FALLBACK_MODE=redirect` or the URL's
- * `onerror=redirect`, when it came from a public origin), for when the runner is down, slow or
- * failing, and for animated sources (upscaling one frame would drop the animation). Never an empty body.
+ * `X-Oftsr-Fallback-Reason`: `animated` for an animated source; for a runner failure `unsupported`
+ * when the runner refused the image for good (415/422), its own `overloaded`/`unavailable`/`timeout`,
+ * else `upstream`.
+ */
+function fallbackReason(err: FallbackReason): string {
+  if (err === 'animated') return err;
+  if (err instanceof RunnerError && err.permanent) return 'unsupported';
+  return REPORTED_REASONS.has(err.code) ? err.code : 'upstream';
+}
+
+/**
+ * The original image (or a 302 to it, `FALLBACK_MODE=redirect` or the URL's `onerror=redirect`, when
+ * it came from a public origin), for when the runner is down, slow, failing or refuses the image, and
+ * for animated sources (upscaling one frame would drop the animation). A transient failure gets
+ * `FALLBACK_TTL_S`; a permanent refusal (`unsupported`) gets `REFUSAL_TTL_S`. Never an empty body.
  */
 function serveFallback(
   source: SourceImage,
@@ -87,10 +128,12 @@ function serveFallback(
   reason: FallbackReason,
   onerror: OnErrorMode | undefined,
 ): Response {
+  const why = fallbackReason(reason);
+  const ttl = why === 'unsupported' ? config.refusalTtlS : config.fallbackTtlS;
   const headers = new Headers({
-    'cache-control': `public, max-age=${config.fallbackTtlS}`,
+    'cache-control': `public, max-age=${ttl}`,
     [CACHE_STATUS_HEADER]: 'fallback',
-    'x-oftsr-fallback-reason': reason,
+    'x-oftsr-fallback-reason': why,
   });
   const redirect = onerror === undefined ? config.fallbackMode === 'redirect' : onerror === 'redirect';
   if (redirect && source.originUrl !== undefined) {
@@ -109,17 +152,69 @@ interface Miss {
   config: EdgeConfig;
   params: RequestParams;
   location: SourceLocation;
+  /** The source version the key was made for, and its bytes when this request fetched them. */
+  validator: Validator;
+  source?: SourceImage;
   key: string;
   vary: boolean;
   requestId: string;
   onerror: OnErrorMode | undefined;
 }
 
+/** The source's current version: its record while fresh, else revalidated against the origin. */
+async function currentSource(
+  env: Bindings,
+  config: EdgeConfig,
+  location: SourceLocation,
+  requestId: string,
+): Promise<{ record: SourceRecord; source?: SourceImage }> {
+  const now = Date.now();
+  const record = await readRecord(env, location);
+  if (record !== undefined && now - record.checkedAt < config.sourceTtlS * 1000) return { record };
+  let fetched;
+  try {
+    fetched = await fetchSource(location, config, env, record?.validator);
+  } catch (err) {
+    // stale-if-error: while the origin fails (not when it says the source is gone), the version
+    // we know keeps being served; it is checked again on the next request.
+    const transient = err instanceof OftsrError && (err.code === 'upstream' || err.code === 'timeout');
+    if (record === undefined || !transient) throw err;
+    console.warn(JSON.stringify({ event: 'revalidation_failed', requestId, error: String(err) }));
+    return { record };
+  }
+  if ('notModified' in fetched) {
+    const next: SourceRecord = { ...(record as SourceRecord), checkedAt: now };
+    await writeRecord(env, location, next);
+    return { record: next };
+  }
+  const next: SourceRecord = {
+    validator: fetched.validator,
+    size: fetched.bytes.length,
+    contentType: fetched.contentType,
+    checkedAt: now,
+  };
+  await writeRecord(env, location, next);
+  return { record: next, source: fetched };
+}
+
 /** A miss: fetch the source, call the runner, stream its answer while R2 stores it. */
 async function produce(m: Miss, settle: (stored: boolean) => void): Promise<Response> {
   let source: SourceImage;
+  let identity: SourceIdentity = identityOf(m.location, m.validator);
+  let key = m.key;
   try {
-    source = await fetchSource(m.location, m.config, m.env);
+    source = m.source ?? (await fetchSourceBytes(m.location, m.config, m.env));
+    if (!sameValidator(source.validator, m.validator)) {
+      // Replaced between the record and this fetch: these bytes are another version, another key.
+      identity = identityOf(m.location, source.validator);
+      key = await cacheKey({ params: m.params, source: identity, modelVersion: m.config.modelVersion });
+      await writeRecord(m.env, m.location, {
+        validator: source.validator,
+        size: source.bytes.length,
+        contentType: source.contentType,
+        checkedAt: Date.now(),
+      });
+    }
   } catch (err) {
     settle(false);
     throw err;
@@ -147,9 +242,15 @@ async function produce(m: Miss, settle: (stored: boolean) => void): Promise<Resp
     console.warn(
       JSON.stringify({ event: 'runner_fallback', requestId: m.requestId, ...toErrorBody(reason).error }),
     );
-    return serveFallback(source, m.config, reason.code, m.onerror);
+    const answer = serveFallback(source, m.config, reason, m.onerror);
+    if (reason instanceof RunnerError && reason.permanent) {
+      // A definite answer: remembered, so later views pay neither the origin nor the runner.
+      m.ctx.waitUntil(
+        writeRefusal(m.key, answer.clone()).catch((e: unknown) => console.warn('refusal put', e)),
+      );
+    }
+    return answer;
   }
-  let key = m.key;
   let modelVersion = m.config.modelVersion;
   if (image.modelVersion !== undefined && image.modelVersion !== modelVersion) {
     console.warn(
@@ -161,7 +262,7 @@ async function produce(m: Miss, settle: (stored: boolean) => void): Promise<Resp
       }),
     );
     modelVersion = image.modelVersion;
-    key = await cacheKey({ params: m.params, source: m.location.identity, modelVersion });
+    key = await cacheKey({ params: m.params, source: identity, modelVersion });
   }
   const [toClient, toStore] = image.body.tee();
   const stored = writeCached(m.env, key, toStore, image.length, {
@@ -185,7 +286,8 @@ async function produce(m: Miss, settle: (stored: boolean) => void): Promise<Resp
 
 /**
  * `GET /<path>?sr=4&t=0.7`: the CDN image route. Order: signature (middleware, 403) → params
- * (shared schema, 400) → path → `Accept` → cache key → Cache API → R2 → coalesced runner call.
+ * (shared schema, 400) → path → `Accept` → source version (record, or a conditional fetch after
+ * `SOURCE_TTL_S`) → cache key → Cache API → R2 → coalesced runner call.
  */
 export const image = new Hono<Env>().get('/*', async (c) => {
   const url = new URL(c.req.url);
@@ -204,11 +306,18 @@ async function serveImage(c: Context<Env>, url: URL): Promise<Response> {
   const keyFormat = negotiateFormat(requested.format, c.req.header('accept') ?? null);
   const params: RequestParams = { ...requested, format: keyFormat };
   const vary = requested.format === 'auto';
-  const key = await cacheKey({ params, source: location.identity, modelVersion: config.modelVersion });
+  const { record, source } = await currentSource(c.env, config, location, c.get('requestId'));
+  const key = await cacheKey({
+    params,
+    source: identityOf(location, record.validator),
+    modelVersion: config.modelVersion,
+  });
   const ctx = c.executionCtx;
 
   const cached = await readCached(c.env, ctx, key);
   if (cached !== undefined) return serveCached(c.req.raw, cached, key, vary);
+  const refused = await readRefusal(key);
+  if (refused !== undefined) return new Response(refused.body, refused);
 
   const joined = joinInflight(key);
   const miss: Miss = {
@@ -218,6 +327,8 @@ async function serveImage(c: Context<Env>, url: URL): Promise<Response> {
     config,
     params,
     location,
+    validator: record.validator,
+    ...(source === undefined ? {} : { source }),
     key,
     vary,
     requestId: c.get('requestId'),
@@ -231,10 +342,12 @@ async function serveImage(c: Context<Env>, url: URL): Promise<Response> {
     if (image !== undefined) return serveCached(c.req.raw, image, key, vary, 'hit');
     // The leader failed: serve the original rather than hitting a failing runner again (with the
     // leader's answer where the source alone decides it: animated, or a box past ×4).
-    const source = await fetchSource(location, config, c.env);
-    if (isAnimated(source.bytes, source.format)) return serveFallback(source, config, 'animated', onerror);
-    resolveOutputSize(params, source.width, source.height);
-    return serveFallback(source, config, 'upstream', onerror);
+    const original = source ?? (await fetchSourceBytes(location, config, c.env));
+    if (isAnimated(original.bytes, original.format)) {
+      return serveFallback(original, config, 'animated', onerror);
+    }
+    resolveOutputSize(params, original.width, original.height);
+    return serveFallback(original, config, new OftsrError('upstream', 'coalesced leader failed'), onerror);
   }
   try {
     return await produce(miss, (stored) => joined.lead.settle(stored));

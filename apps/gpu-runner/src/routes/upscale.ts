@@ -1,7 +1,9 @@
 /**
  * `POST /v1/upscale`: image bytes in, upscaled image out. Parameters come from the query or from
  * `x-oftsr-*` headers (the shared schema), never both. Refusals happen before any decoding: wrong
- * content type 415, too many bytes 413, queue full 429, not ready 503.
+ * content type 415, too many bytes 413, a body slower than OFTSR_BODY_TIMEOUT_MS 408, an image over
+ * a limit or that cannot finish within its deadline 422 (naming the limit), queue or working memory
+ * full 429, not ready 503. Admission comes after the body and its header are read.
  */
 import { Hono } from 'hono';
 import {
@@ -14,6 +16,7 @@ import {
 import type { RequestParams } from '@oftsr/shared';
 import { readBody } from '../body.ts';
 import type { Config } from '../config.ts';
+import { RetryLaterError } from '../errors.ts';
 import { deadlineSignal } from '../upscaler.ts';
 import type { Upscaler } from '../upscaler.ts';
 
@@ -74,16 +77,39 @@ const ms = (v: number) => v.toFixed(1);
 /** The upscale route. */
 export function upscaleRoutes(upscaler: Upscaler, config: Config): Hono {
   const app = new Hono();
+  let bodiesInFlight = 0;
   app.post('/v1/upscale', async (c) => {
     const header = (name: string) => c.req.header(name);
     checkContentType(header('content-type'));
     const p = params(new URL(c.req.url), header);
     const budget = deadlineMs(header(DEADLINE_HEADER), config);
-    const release = upscaler.admit();
-    const { signal, clear } = deadlineSignal(budget, c.req.raw.signal);
     const started = performance.now();
+    upscaler.assertReady();
+    // Admission prices the image, so it waits for the whole body (under its own timeout): a
+    // stalled upload holds no queue slot, and what is admitted is known to fit.
+    if (bodiesInFlight >= 2 * config.maxQueue) {
+      throw new RetryLaterError(
+        'overloaded',
+        `${bodiesInFlight} request bodies are arriving (2 × OFTSR_MAX_QUEUE); retry later`,
+        1,
+      );
+    }
+    bodiesInFlight += 1;
+    let body: Uint8Array;
     try {
-      const body = await readBody(c.req.raw, config.maxInputBytes);
+      body = await readBody(c.req.raw, config.maxInputBytes, config.bodyTimeoutMs);
+    } finally {
+      bodiesInFlight -= 1;
+    }
+    const inspected = await upscaler.inspect(body, p);
+    const left = budget - (performance.now() - started);
+    if (left <= 0) {
+      throw new OftsrError('timeout', `the request's deadline (${budget} ms) passed while its body arrived`);
+    }
+    upscaler.assertFeasible(inspected, left, DEADLINE_HEADER);
+    const release = upscaler.admit(inspected.work);
+    const { signal, clear } = deadlineSignal(Math.max(1, left), c.req.raw.signal);
+    try {
       const out = await upscaler.upscale(body, p, { signal });
       upscaler.metrics.requestSeconds.observe({ route: 'upscale' }, (performance.now() - started) / 1000);
       const t = out.timings;
