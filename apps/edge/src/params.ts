@@ -28,7 +28,11 @@ export const KNOWN_QUERY_KEYS: readonly string[] = [
  * so a parameter a user expected to work (`blur`, `quality`) is never a silent 200.
  */
 export function ignoredParams(query: URLSearchParams): string[] {
-  return [...new Set(query.keys())].filter((key) => !KNOWN_QUERY_KEYS.includes(key)).sort();
+  // Percent-encoded: a header value must be ASCII (browsers throw on anything else), keys are not.
+  return [...new Set(query.keys())]
+    .filter((key) => !KNOWN_QUERY_KEYS.includes(key))
+    .map((key) => encodeURIComponent(key))
+    .sort();
 }
 
 /**

@@ -77,6 +77,9 @@ describe('unknown parameters', () => {
     expect(extra.status).toBe(200);
     expect(extra.headers.get('x-oftsr-cache')).toBe('hit');
     expect(extra.headers.get('x-oftsr-ignored-params')).toBe('blur,utm_source');
+    // A key that is not ASCII is named percent-encoded: header values must be ASCII.
+    const odd = await call(`${base}?sr=4&%C3%BCber=1&a%2Cb=2`);
+    expect(odd.headers.get('x-oftsr-ignored-params')).toBe('%C3%BCber,a%2Cb');
     expect(calls['runner.test']).toHaveLength(1);
   });
 });
