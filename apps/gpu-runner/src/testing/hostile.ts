@@ -78,6 +78,9 @@ export async function runnerCorpus(): Promise<HostileCase[]> {
   const gif = await sharp(await patternImage(8, 8))
     .gif()
     .toBuffer();
+  const animatedGif = await sharp(frames, { raw: { width: 8, height: 16, channels: 4, pageHeight: 8 } })
+    .gif()
+    .toBuffer();
   const tiff = await sharp(await patternImage(8, 8))
     .tiff()
     .toBuffer();
@@ -158,10 +161,16 @@ export async function runnerCorpus(): Promise<HostileCase[]> {
       expect: refused(422, 'unsupported_format'),
     },
     {
-      name: 'GIF (not taken by the service)',
+      name: 'still GIF (upscaled like any still image)',
       body: gif,
-      contentType: 'application/octet-stream',
-      expect: refused(422, 'unsupported_format'),
+      contentType: 'image/gif',
+      expect: { status: [200], output: { width: 32, height: 32, alpha: true } },
+    },
+    {
+      name: 'animated GIF',
+      body: animatedGif,
+      contentType: 'image/gif',
+      expect: refused(422, 'unsupported_format', { message: /animated/ }),
     },
     {
       name: 'TIFF (not taken by the service)',
