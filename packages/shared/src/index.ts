@@ -40,7 +40,8 @@ export type {
 export { CACHE_KEY_VERSION, cacheKey } from './cache-key.ts';
 export type { CacheKeyInput, SourceIdentity } from './cache-key.ts';
 
-export { fillNoise, lowbias32, noiseAt, noiseField, noiseHash } from './noise.ts';
+export { fillNoise, lowbias32, NoiseCache, noiseAt, noiseField, noiseHash } from './noise.ts';
+export type { NoiseCacheOptions } from './noise.ts';
 
 export { TileBlender, cropChw, padReplicate, padSize, planTiles } from './tiling.ts';
 export type { BlendOptions, PlanOptions, Rect, Tile, TilePlan } from './tiling.ts';

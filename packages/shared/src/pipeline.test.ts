@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { OftsrError } from './errors.ts';
 import { parseManifest } from './contract.ts';
-import { noiseField } from './noise.ts';
+import { NoiseCache, noiseField } from './noise.ts';
 import { chooseTile, planUpscale, upscaleTiles } from './pipeline.ts';
 import type { TileExecutor, TileInput } from './pipeline.ts';
 import sample from '../testdata/sample-manifest.json' with { type: 'json' };
@@ -123,5 +123,25 @@ describe('upscaleTiles', () => {
       }),
     ).rejects.toThrow('stop');
     expect(calls.length).toBe(2);
+  });
+});
+
+describe('upscaleTiles with a noise cache', () => {
+  it.each([
+    [40, 36],
+    [16, 16],
+    [13, 9],
+  ])('gives the same pixels as computed noise at %d×%d, and hits on the second request', async (w, h) => {
+    const rgb = ramp(w, h);
+    const plain = await upscaleTiles(manifest, rgb, w, h, { t: 0.8, seed: 3, executor: boxModel() });
+    const noiseCache = new NoiseCache({ maxBytes: 2 ** 24 });
+    const options = { t: 0.8, seed: 3, executor: boxModel(), noiseCache };
+    const first = await upscaleTiles(manifest, rgb, w, h, options);
+    const misses = noiseCache.misses;
+    const second = await upscaleTiles(manifest, rgb, w, h, options);
+    expect(first).toEqual(plain);
+    expect(second).toEqual(plain);
+    expect(noiseCache.misses).toBe(misses);
+    expect(noiseCache.hits).toBe(misses);
   });
 });

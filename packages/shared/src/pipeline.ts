@@ -7,6 +7,7 @@
 import { OftsrError } from './errors.ts';
 import type { ModelManifest } from './contract.ts';
 import { fillNoise } from './noise.ts';
+import type { NoiseCache } from './noise.ts';
 import { TileBlender, cropChw, padReplicate, padSize, planTiles } from './tiling.ts';
 import type { Tile, TilePlan } from './tiling.ts';
 
@@ -65,6 +66,12 @@ export interface TiledUpscaleOptions extends TilingOptions {
   onProgress?: (done: number, total: number) => void;
   /** Aborts between tiles (queued tiles are dropped); the promise rejects with the signal's reason. */
   signal?: SignalLike;
+  /**
+   * Where tile noise comes from: windows recur across requests (same seed, same tile grid), so a
+   * shared cache skips recomputing them. Default: computed per tile. Executors must not write the
+   * `noise` they are given.
+   */
+  noiseCache?: NoiseCache;
 }
 
 function roundUp(value: number, step: number): number {
@@ -178,9 +185,15 @@ export async function upscaleTiles(
     plan.width === width && plan.height === height
       ? rgb
       : padReplicate(rgb, CHANNELS, width, height, plan.width, plan.height);
-  const blender = new TileBlender(plan, { channels: CHANNELS, scale: s, margin: manifest.margin });
   const { tileWidth: tw, tileHeight: th } = plan;
   const total = plan.tiles.length;
+  // One tile covering the image has weight 1 everywhere: its output is the blend, bit for bit.
+  const single = total === 1 && tw === plan.width && th === plan.height;
+  const blender = single
+    ? null
+    : new TileBlender(plan, { channels: CHANNELS, scale: s, margin: manifest.margin });
+  let whole: Float32Array | null = null;
+  const { noiseCache } = options;
   const inFlight = Math.max(1, Math.floor(options.inFlight ?? 1));
   let next = 0;
   let done = 0;
@@ -194,12 +207,21 @@ export async function upscaleTiles(
       if (!tile) return;
       const lr = new Float32Array(CHANNELS * tw * th);
       extractTile(padded, plan, tile, lr);
-      const noise = new Float32Array(CHANNELS * tw * s * th * s);
-      fillNoise(noise, options.seed, s * tile.y, s * tile.x, s * th, s * tw);
+      const noise = noiseCache
+        ? noiseCache.get(options.seed, s * tile.y, s * tile.x, s * th, s * tw, CHANNELS)
+        : fillNoise(
+            new Float32Array(CHANNELS * tw * s * th * s),
+            options.seed,
+            s * tile.y,
+            s * tile.x,
+            s * th,
+            s * tw,
+          );
       const out = await executor.run({ lr, noise, t: options.t, width: tw, height: th }, signal);
       if (failed) return;
       signal?.throwIfAborted();
-      blender.add(tile.index, out);
+      if (blender) blender.add(tile.index, out);
+      else whole = out;
       done += 1;
       options.onProgress?.(done, total);
     }
@@ -213,5 +235,8 @@ export async function upscaleTiles(
     ),
   );
   signal?.throwIfAborted();
-  return cropChw(blender.result(), CHANNELS, plan.width * s, plan.height * s, width * s, height * s);
+  const result = blender ? blender.result() : (whole as Float32Array | null);
+  if (!result) throw new Error('tile 0 has not been added');
+  if (plan.width === width && plan.height === height) return result;
+  return cropChw(result, CHANNELS, plan.width * s, plan.height * s, width * s, height * s);
 }
