@@ -23,9 +23,10 @@ export { planUpscale };
 export type { TileExecutor, TileInput, TilingOptions };
 
 /**
- * The process's noise windows (CLI and server alike): 256 MiB holds every window of a 512² input
- * at the default seed (9 × 12 MiB) and the single window of each smaller size, so repeated
- * geometry costs no noise at all (bench/runner/STAGES.md).
+ * The process's noise (CLI and server alike): 256 MiB holds the single window of each input up to
+ * 256² and the three row bands of a 512² input (72 MiB) at one seed, so repeated geometry costs no
+ * noise at all; a 1024² input's seven bands (336 MiB) do not fit, and are computed each time
+ * (bench/runner/STAGES.md).
  */
 export const RUNNER_NOISE_CACHE = new NoiseCache({ maxBytes: 256 * 2 ** 20 });
 

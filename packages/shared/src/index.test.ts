@@ -21,6 +21,7 @@ describe('@oftsr/shared public API', () => {
         'MODEL_METADATA_KEYS',
         'MODEL_OUTPUTS',
         'ModelManifest',
+        'NoiseBands',
         'NoiseCache',
         'ONERROR_MODES',
         'ONERROR_PARAM',

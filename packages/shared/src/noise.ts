@@ -136,10 +136,19 @@ export class NoiseCache {
 
   /**
    * The CHW float32 noise of the output window [y0, y0+height) × [x0, x0+width); see {@link fillNoise}.
+   * `compute` makes it on a miss (default {@link noiseField}); it must return exactly those values.
    *
    * @throws {RangeError} when the seed is not uint32.
    */
-  get(seed: number, y0: number, x0: number, height: number, width: number, channels = 3): Float32Array {
+  get(
+    seed: number,
+    y0: number,
+    x0: number,
+    height: number,
+    width: number,
+    channels = 3,
+    compute: () => Float32Array = () => noiseField(seed, y0, x0, height, width, channels),
+  ): Float32Array {
     const key = `${seed}:${y0}:${x0}:${height}:${width}:${channels}`;
     const hit = this.entries.get(key);
     if (hit) {
@@ -149,7 +158,7 @@ export class NoiseCache {
       return hit;
     }
     this.misses += 1;
-    const noise = noiseField(seed, y0, x0, height, width, channels);
+    const noise = compute();
     if (noise.byteLength > this.maxBytes) return noise;
     while (this.bytes + noise.byteLength > this.maxBytes) {
       const [oldest, old] = this.entries.entries().next().value as [string, Float32Array];

@@ -145,3 +145,28 @@ describe('upscaleTiles with a noise cache', () => {
     expect(noiseCache.hits).toBe(misses);
   });
 });
+
+describe('tile noise', () => {
+  it.each([false, true])(
+    'is exactly each window of the field, band reuse included (cache %s)',
+    async (cached) => {
+      const calls: TileInput[] = [];
+      const w = 52;
+      const h = 44;
+      const plan = planUpscale(manifest, w, h, {});
+      expect(plan.rows).toBeGreaterThan(2);
+      expect(plan.columns).toBeGreaterThan(2);
+      await upscaleTiles(manifest, ramp(w, h), w, h, {
+        t: 0.5,
+        seed: 11,
+        executor: boxModel(calls),
+        ...(cached ? { noiseCache: new NoiseCache({ maxBytes: 2 ** 22 }) } : {}),
+      });
+      expect(calls).toHaveLength(plan.tiles.length);
+      plan.tiles.forEach((tile, k) => {
+        const want = noiseField(11, 4 * tile.y, 4 * tile.x, 4 * plan.tileHeight, 4 * plan.tileWidth);
+        expect(calls[k]?.noise).toEqual(want);
+      });
+    },
+  );
+});
