@@ -9,7 +9,7 @@
  * tree runs in its own child process, alternating baseline/current twice, so before and after come
  * from the same machine in the same run.
  *
- *   node bench/runner/stages.ts [--baseline DIR]   → bench/runner/stages.json + bench/runner/STAGES.md
+ *   npm run bench:stages [-- --baseline DIR]   → bench/runner/stages.json + bench/runner/STAGES.md
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
