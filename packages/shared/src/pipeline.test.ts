@@ -135,7 +135,16 @@ describe('upscaleTiles with a noise cache', () => {
     const rgb = ramp(w, h);
     const plain = await upscaleTiles(manifest, rgb, w, h, { t: 0.8, seed: 3, executor: boxModel() });
     const noiseCache = new NoiseCache({ maxBytes: 2 ** 24 });
-    const options = { t: 0.8, seed: 3, executor: boxModel(), noiseCache };
+    // Like the runner's worker session: the tile's buffers are transferred away after the call.
+    const box = boxModel();
+    const executor: TileExecutor = {
+      async run(tile) {
+        const out = await box.run(tile);
+        structuredClone(tile.noise, { transfer: [tile.noise.buffer as ArrayBuffer] });
+        return out;
+      },
+    };
+    const options = { t: 0.8, seed: 3, executor, noiseCache };
     const first = await upscaleTiles(manifest, rgb, w, h, options);
     const misses = noiseCache.misses;
     const second = await upscaleTiles(manifest, rgb, w, h, options);

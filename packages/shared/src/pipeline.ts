@@ -68,8 +68,8 @@ export interface TiledUpscaleOptions extends TilingOptions {
   signal?: SignalLike;
   /**
    * Where tile noise comes from: windows recur across requests (same seed, same tile grid), so a
-   * shared cache skips recomputing them. Default: computed per tile. Executors must not write the
-   * `noise` they are given.
+   * shared cache skips recomputing them. Default: computed per tile. Each tile still gets its own
+   * copy, which its executor may keep, write or transfer.
    */
   noiseCache?: NoiseCache;
 }
@@ -281,7 +281,8 @@ export async function upscaleTiles(
       const noise = bands
         ? bands.window(tile)
         : noiseCache
-          ? noiseCache.get(options.seed, s * tile.y, s * tile.x, s * th, s * tw, CHANNELS)
+          ? // A copy: executors own their inputs (the runner's worker transfers them away).
+            noiseCache.get(options.seed, s * tile.y, s * tile.x, s * th, s * tw, CHANNELS).slice()
           : fillNoise(
               new Float32Array(CHANNELS * tw * s * th * s),
               options.seed,
