@@ -3,7 +3,14 @@
  * and upscales decoded pixels with the shared pipeline (pad, tiles, noise, blend from
  * @oftsr/shared), so the main thread only decodes and encodes.
  */
-import { OftsrError, pixelsToTensor, resizeBicubic, tensorToPixels, upscaleTiles } from '@oftsr/shared';
+import {
+  NoiseCache,
+  OftsrError,
+  pixelsToTensor,
+  resizeBicubic,
+  tensorToPixels,
+  upscaleTiles,
+} from '@oftsr/shared';
 import type { ModelManifest, TileExecutor } from '@oftsr/shared';
 import { loadModel } from './model-store.ts';
 import type { ErrorMessage, InitRequest, UpscaleRequest, WorkerRequest, WorkerResponse } from './protocol.ts';
@@ -56,6 +63,9 @@ async function sessionFor(tile: number): Promise<TileSession> {
   return s.session;
 }
 
+/** Noise windows recur across images of one size at one seed; 64 MiB holds five 256² tiles' worth. */
+const noiseCache = new NoiseCache({ maxBytes: 64 * 2 ** 20 });
+
 async function upscale(msg: UpscaleRequest): Promise<void> {
   if (!state) throw new OftsrError('internal', 'the worker has no model loaded');
   const start = performance.now();
@@ -85,6 +95,7 @@ async function upscale(msg: UpscaleRequest): Promise<void> {
     tile: msg.tile,
     fixedTile: true,
     executor,
+    noiseCache,
     onProgress: (done, total) => post({ type: 'progress', id: msg.id, done, total }),
   });
   const inferMs = performance.now() - inferStart;

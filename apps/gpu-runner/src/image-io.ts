@@ -7,6 +7,7 @@ import sharp from 'sharp';
 import type { Metadata, Sharp } from 'sharp';
 import { DEFAULT_MAX_INPUT_PIXELS as SHARED_MAX_INPUT_PIXELS, OftsrError } from '@oftsr/shared';
 import type { OutputFormat } from '@oftsr/shared';
+import { AVIF_SETTINGS, JPEG_SETTINGS, PNG_SETTINGS, WEBP_SETTINGS } from './encode-settings.ts';
 
 /**
  * Default limit on input pixels (width × height): 4 MP, e.g. 2000 × 2000, the service's and the
@@ -290,18 +291,18 @@ function withFormat(pipeline: Sharp, image: RawImage, options: EncodeOptions): S
     case 'png':
       // 16-bit sources stay 16-bit in PNG, the one output format that can hold them.
       return image.bitDepth === 16
-        ? pipeline.toColourspace(grey ? 'grey16' : 'rgb16').png({ compressionLevel: 6 })
-        : pipeline.png({ compressionLevel: 6 });
+        ? pipeline.toColourspace(grey ? 'grey16' : 'rgb16').png(PNG_SETTINGS)
+        : pipeline.png(PNG_SETTINGS);
     case 'jpeg':
       // JPEG has no alpha: composite over white rather than letting transparent pixels turn black.
       return (hasAlpha ? pipeline.flatten({ background: '#ffffff' }) : pipeline).jpeg({
         quality: options.quality,
-        mozjpeg: true,
+        ...JPEG_SETTINGS,
       });
     case 'webp':
-      return pipeline.webp({ quality: options.quality });
+      return pipeline.webp({ quality: options.quality, ...WEBP_SETTINGS });
     case 'avif':
-      return pipeline.avif({ quality: options.quality });
+      return pipeline.avif({ quality: options.quality, ...AVIF_SETTINGS });
   }
 }
 

@@ -6,7 +6,7 @@
  * share model calls. One path for the CLI and the server.
  */
 import { Tensor } from 'onnxruntime-node';
-import { OftsrError, planUpscale, upscaleTiles } from '@oftsr/shared';
+import { NoiseCache, OftsrError, planUpscale, upscaleTiles } from '@oftsr/shared';
 import type { TileExecutor, TileInput, TilingOptions } from '@oftsr/shared';
 import { MicroBatcher } from './batcher.ts';
 import type { LoadedModel } from './session.ts';
@@ -21,6 +21,14 @@ export type PipelineModel = Pick<LoadedModel, 'manifest'> & { session?: LoadedMo
 // code); re-exported so the runner's modules keep one import site.
 export { planUpscale };
 export type { TileExecutor, TileInput, TilingOptions };
+
+/**
+ * The process's noise (CLI and server alike): 256 MiB holds the single window of each input up to
+ * 256² and the three row bands of a 512² input (72 MiB) at one seed, so repeated geometry costs no
+ * noise at all; a 1024² input's seven bands (336 MiB) do not fit, and are computed each time
+ * (bench/runner/STAGES.md).
+ */
+export const RUNNER_NOISE_CACHE = new NoiseCache({ maxBytes: 256 * 2 ** 20 });
 
 /** Runs equal-shaped tiles in one model call; outputs in input order, each `3 × s·h × s·w`. */
 export type RunBatch = (tiles: readonly TileInput[]) => Promise<Float32Array[]>;
@@ -89,6 +97,8 @@ export interface UpscaleOptions extends TilingOptions {
   onProgress?: (done: number, total: number) => void;
   /** Aborts between tiles (queued tiles are dropped); the promise rejects with the signal's reason. */
   signal?: AbortSignal;
+  /** Where tile noise comes from; default {@link RUNNER_NOISE_CACHE}, `null` computes it per tile. */
+  noiseCache?: NoiseCache | null;
 }
 
 /**
@@ -122,9 +132,11 @@ export async function upscaleTensor(
       maxDelayMs: 0,
     });
   }
-  const { batch: _batch, executor: _executor, inFlight, ...rest } = options;
+  const { batch: _batch, executor: _executor, inFlight, noiseCache, ...rest } = options;
+  const cache = noiseCache === undefined ? RUNNER_NOISE_CACHE : noiseCache;
   return upscaleTiles(manifest, rgb, width, height, {
     ...rest,
+    ...(cache ? { noiseCache: cache } : {}),
     executor,
     inFlight: Math.max(1, Math.floor(inFlight ?? batch)),
   });

@@ -111,6 +111,9 @@ async function createSession(
     // Tiles are run one batch at a time, so inter-op parallelism buys nothing.
     interOpNumThreads: 1,
     ...(threads ? { intraOpNumThreads: threads } : {}),
+    // Idle intra-op threads would otherwise spin after each run and take the cores from the
+    // pixel conversion and encode that follow it (bench/runner/STAGES.md: ~2× on those stages).
+    extra: { session: { intra_op: { allow_spinning: '0' } } },
     ...(profileDir ? { enableProfiling: true, profileFilePrefix: join(profileDir, 'ort') } : {}),
   });
 }

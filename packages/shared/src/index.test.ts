@@ -23,6 +23,8 @@ describe('@oftsr/shared public API', () => {
         'MODEL_METADATA_KEYS',
         'MODEL_OUTPUTS',
         'ModelManifest',
+        'NoiseBands',
+        'NoiseCache',
         'ONERROR_MODES',
         'ONERROR_PARAM',
         'OUTPUT_FORMATS',

@@ -45,12 +45,13 @@ export { DEFAULT_MAX_INPUT_PIXELS, DEFAULT_MAX_OUTPUT_PIXELS, priceUpscale } fro
 export type { PriceOptions, UpscaleWork } from './work.ts';
 export type { CacheKeyInput, SourceIdentity } from './cache-key.ts';
 
-export { fillNoise, lowbias32, noiseAt, noiseField, noiseHash } from './noise.ts';
+export { fillNoise, lowbias32, NoiseCache, noiseAt, noiseField, noiseHash } from './noise.ts';
+export type { NoiseCacheOptions } from './noise.ts';
 
 export { TileBlender, cropChw, padReplicate, padSize, planTiles } from './tiling.ts';
 export type { BlendOptions, PlanOptions, Rect, Tile, TilePlan } from './tiling.ts';
 
-export { chooseTile, DEFAULT_TILE_SIZES, planUpscale, upscaleTiles } from './pipeline.ts';
+export { chooseTile, DEFAULT_TILE_SIZES, NoiseBands, planUpscale, upscaleTiles } from './pipeline.ts';
 export type { SignalLike, TileExecutor, TileInput, TiledUpscaleOptions, TilingOptions } from './pipeline.ts';
 
 export { pixelsToTensor, resizeBicubic, tensorToPixels } from './tensor.ts';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import vectors from '../testdata/noise-vectors.json' with { type: 'json' };
-import { fillNoise, noiseAt, noiseField, noiseHash } from './noise.ts';
+import { fillNoise, NoiseCache, noiseAt, noiseField, noiseHash } from './noise.ts';
 
 describe('noise vectors shared with training/oftsr/noise.py', () => {
   it('has samples to check', () => {
@@ -50,5 +50,23 @@ describe('noiseField', () => {
     expect(() => noiseField(-1, 0, 0, 1, 1)).toThrow(RangeError);
     expect(() => noiseField(2 ** 32, 0, 0, 1, 1)).toThrow(RangeError);
     expect(() => fillNoise(new Float32Array(2), 0, 0, 0, 1, 1)).toThrow(RangeError);
+  });
+});
+
+describe('NoiseCache', () => {
+  it('returns exactly fillNoise values, reuses a window, and stays within its byte bound', () => {
+    const window = 3 * 8 * 8 * 4;
+    const cache = new NoiseCache({ maxBytes: 2 * window });
+    const a = cache.get(7, 16, 24, 8, 8);
+    expect(a).toEqual(noiseField(7, 16, 24, 8, 8));
+    expect(cache.get(7, 16, 24, 8, 8)).toBe(a);
+    expect(cache.get(8, 16, 24, 8, 8)).toEqual(noiseField(8, 16, 24, 8, 8));
+    expect(cache.get(7, 16, 32, 8, 8)).toEqual(noiseField(7, 16, 32, 8, 8));
+    expect(cache.size).toBe(2 * window);
+    expect(cache.get(7, 16, 24, 8, 8)).not.toBe(a); // the least recently used went first
+    expect([cache.hits, cache.misses]).toEqual([1, 4]);
+    expect(cache.get(0, 0, 0, 16, 16)).toEqual(noiseField(0, 0, 0, 16, 16)); // too big: not kept
+    expect(cache.size).toBe(2 * window);
+    expect(() => cache.get(-1, 0, 0, 1, 1)).toThrow(RangeError);
   });
 });

@@ -97,3 +97,82 @@ export function noiseField(
 ): Float32Array {
   return fillNoise(new Float32Array(channels * height * width), seed, y0, x0, height, width, channels);
 }
+
+/** Options of {@link NoiseCache}. */
+export interface NoiseCacheOptions {
+  /** Most bytes of noise kept; windows larger than this are computed and not kept. */
+  maxBytes: number;
+}
+
+/**
+ * A bounded least-recently-used cache of noise windows keyed by (seed, origin, size, channels). The
+ * default seed and the few tile sizes make the same windows recur across requests (a 256² input is
+ * always one 1024² window at the origin), so a hit replaces ~0.12 s per output MP of hashing and
+ * Box–Muller with nothing. Values are exactly {@link fillNoise}'s.
+ *
+ * The arrays it returns are shared between callers: read them, never write them.
+ *
+ * @example
+ * const cache = new NoiseCache({ maxBytes: 256 * 2 ** 20 });
+ * const eps = cache.get(0, 0, 0, 1024, 1024); // computed once, then reused
+ */
+export class NoiseCache {
+  readonly maxBytes: number;
+  private readonly entries = new Map<string, Float32Array>();
+  private bytes = 0;
+  /** Lookups answered from the cache, and lookups that computed. */
+  hits = 0;
+  misses = 0;
+
+  constructor(options: NoiseCacheOptions) {
+    if (!(options.maxBytes >= 0)) throw new RangeError(`maxBytes must be ≥ 0, got ${options.maxBytes}`);
+    this.maxBytes = options.maxBytes;
+  }
+
+  /** Bytes held now. */
+  get size(): number {
+    return this.bytes;
+  }
+
+  /**
+   * The CHW float32 noise of the output window [y0, y0+height) × [x0, x0+width); see {@link fillNoise}.
+   * `compute` makes it on a miss (default {@link noiseField}); it must return exactly those values.
+   *
+   * @throws {RangeError} when the seed is not uint32.
+   */
+  get(
+    seed: number,
+    y0: number,
+    x0: number,
+    height: number,
+    width: number,
+    channels = 3,
+    compute: () => Float32Array = () => noiseField(seed, y0, x0, height, width, channels),
+  ): Float32Array {
+    const key = `${seed}:${y0}:${x0}:${height}:${width}:${channels}`;
+    const hit = this.entries.get(key);
+    if (hit) {
+      this.hits += 1;
+      this.entries.delete(key);
+      this.entries.set(key, hit);
+      return hit;
+    }
+    this.misses += 1;
+    const noise = compute();
+    if (noise.byteLength > this.maxBytes) return noise;
+    while (this.bytes + noise.byteLength > this.maxBytes) {
+      const [oldest, old] = this.entries.entries().next().value as [string, Float32Array];
+      this.entries.delete(oldest);
+      this.bytes -= old.byteLength;
+    }
+    this.entries.set(key, noise);
+    this.bytes += noise.byteLength;
+    return noise;
+  }
+
+  /** Drops every entry. */
+  clear(): void {
+    this.entries.clear();
+    this.bytes = 0;
+  }
+}

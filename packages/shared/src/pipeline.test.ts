@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { OftsrError } from './errors.ts';
 import { parseManifest } from './contract.ts';
-import { noiseField } from './noise.ts';
+import { NoiseCache, noiseField } from './noise.ts';
 import { chooseTile, planUpscale, upscaleTiles } from './pipeline.ts';
 import type { TileExecutor, TileInput } from './pipeline.ts';
 import sample from '../testdata/sample-manifest.json' with { type: 'json' };
@@ -124,4 +124,58 @@ describe('upscaleTiles', () => {
     ).rejects.toThrow('stop');
     expect(calls.length).toBe(2);
   });
+});
+
+describe('upscaleTiles with a noise cache', () => {
+  it.each([
+    [40, 36],
+    [16, 16],
+    [13, 9],
+  ])('gives the same pixels as computed noise at %d×%d, and hits on the second request', async (w, h) => {
+    const rgb = ramp(w, h);
+    const plain = await upscaleTiles(manifest, rgb, w, h, { t: 0.8, seed: 3, executor: boxModel() });
+    const noiseCache = new NoiseCache({ maxBytes: 2 ** 24 });
+    // Like the runner's worker session: the tile's buffers are transferred away after the call.
+    const box = boxModel();
+    const executor: TileExecutor = {
+      async run(tile) {
+        const out = await box.run(tile);
+        structuredClone(tile.noise, { transfer: [tile.noise.buffer as ArrayBuffer] });
+        return out;
+      },
+    };
+    const options = { t: 0.8, seed: 3, executor, noiseCache };
+    const first = await upscaleTiles(manifest, rgb, w, h, options);
+    const misses = noiseCache.misses;
+    const second = await upscaleTiles(manifest, rgb, w, h, options);
+    expect(first).toEqual(plain);
+    expect(second).toEqual(plain);
+    expect(noiseCache.misses).toBe(misses);
+    expect(noiseCache.hits).toBe(misses);
+  });
+});
+
+describe('tile noise', () => {
+  it.each([false, true])(
+    'is exactly each window of the field, band reuse included (cache %s)',
+    async (cached) => {
+      const calls: TileInput[] = [];
+      const w = 52;
+      const h = 44;
+      const plan = planUpscale(manifest, w, h, {});
+      expect(plan.rows).toBeGreaterThan(2);
+      expect(plan.columns).toBeGreaterThan(2);
+      await upscaleTiles(manifest, ramp(w, h), w, h, {
+        t: 0.5,
+        seed: 11,
+        executor: boxModel(calls),
+        ...(cached ? { noiseCache: new NoiseCache({ maxBytes: 2 ** 22 }) } : {}),
+      });
+      expect(calls).toHaveLength(plan.tiles.length);
+      plan.tiles.forEach((tile, k) => {
+        const want = noiseField(11, 4 * tile.y, 4 * tile.x, 4 * plan.tileHeight, 4 * plan.tileWidth);
+        expect(calls[k]?.noise).toEqual(want);
+      });
+    },
+  );
 });

@@ -6,7 +6,8 @@
  */
 import { OftsrError } from './errors.ts';
 import type { ModelManifest } from './contract.ts';
-import { fillNoise } from './noise.ts';
+import { fillNoise, noiseField } from './noise.ts';
+import type { NoiseCache } from './noise.ts';
 import { TileBlender, cropChw, padReplicate, padSize, planTiles } from './tiling.ts';
 import type { Tile, TilePlan } from './tiling.ts';
 
@@ -65,6 +66,12 @@ export interface TiledUpscaleOptions extends TilingOptions {
   onProgress?: (done: number, total: number) => void;
   /** Aborts between tiles (queued tiles are dropped); the promise rejects with the signal's reason. */
   signal?: SignalLike;
+  /**
+   * Where tile noise comes from: windows recur across requests (same seed, same tile grid), so a
+   * shared cache skips recomputing them. Default: computed per tile. Each tile still gets its own
+   * copy, which its executor may keep, write or transfer.
+   */
+  noiseCache?: NoiseCache;
 }
 
 function roundUp(value: number, step: number): number {
@@ -138,6 +145,76 @@ export function planUpscale(
   return planTiles({ width: w, height: h, tile, overlap, alignment: a });
 }
 
+/**
+ * Noise for the tiles of a multi-tile plan, one row band at a time: a band is the noise of the
+ * output rows of one tile row across the whole padded width, so the windows of overlapping tiles
+ * are cut from it instead of computed again (~2.25× less work at 256² tiles), and the rows a band
+ * shares with the previous one are copied, not computed. Values are exactly {@link fillNoise}'s.
+ * With a cache, whole bands are kept across requests (a 512² input's three bands are 72 MiB).
+ *
+ * @example
+ * const bands = new NoiseBands(seed, plan, 4, cache);
+ * for (const tile of plan.tiles) run(tile, bands.window(tile));
+ */
+export class NoiseBands {
+  private y0 = -1;
+  private band: Float32Array | null = null;
+
+  private readonly seed: number;
+  private readonly plan: TilePlan;
+  private readonly scale: number;
+  private readonly cache: NoiseCache | undefined;
+
+  constructor(seed: number, plan: TilePlan, scale: number, cache?: NoiseCache) {
+    this.seed = seed;
+    this.plan = plan;
+    this.scale = scale;
+    this.cache = cache;
+  }
+
+  /** The tile's noise window, `3 × s·th × s·tw`, as a fresh array; tiles come in row-major order. */
+  window(tile: Tile): Float32Array {
+    const s = this.scale;
+    const { tileWidth: tw, tileHeight: th, width } = this.plan;
+    const H = s * th;
+    const W = s * width;
+    if (this.y0 !== s * tile.y) {
+      const y0 = s * tile.y;
+      const compute = (): Float32Array => this.computeBand(y0, H, W);
+      this.band = this.cache ? this.cache.get(this.seed, y0, 0, H, W, CHANNELS, compute) : compute();
+      this.y0 = y0;
+    }
+    const band = this.band as Float32Array;
+    const w = s * tw;
+    const out = new Float32Array(CHANNELS * H * w);
+    for (let c = 0; c < CHANNELS; c++) {
+      for (let v = 0; v < H; v++) {
+        const src = (c * H + v) * W + s * tile.x;
+        out.set(band.subarray(src, src + w), (c * H + v) * w);
+      }
+    }
+    return out;
+  }
+
+  private computeBand(y0: number, H: number, W: number): Float32Array {
+    const band = new Float32Array(CHANNELS * H * W);
+    const prev = this.band;
+    // Rows [y0, this.y0 + H) were in the previous band (tile rows advance downwards).
+    const shared = prev && this.y0 >= 0 && y0 > this.y0 ? Math.max(0, this.y0 + H - y0) : 0;
+    if (prev && shared > 0) {
+      for (let c = 0; c < CHANNELS; c++) {
+        const src = (c * H + (y0 - this.y0)) * W;
+        band.set(prev.subarray(src, src + shared * W), c * H * W);
+      }
+    }
+    const rest = noiseField(this.seed, y0 + shared, 0, H - shared, W, CHANNELS);
+    for (let c = 0; c < CHANNELS; c++) {
+      band.set(rest.subarray(c * (H - shared) * W, (c + 1) * (H - shared) * W), (c * H + shared) * W);
+    }
+    return band;
+  }
+}
+
 /** Copies tile `tile` (plan.tileWidth × plan.tileHeight) out of the padded CHW image into `out`. */
 function extractTile(padded: Float32Array, plan: TilePlan, tile: Tile, out: Float32Array): void {
   const { width, height, tileWidth: tw, tileHeight: th } = plan;
@@ -178,9 +255,16 @@ export async function upscaleTiles(
     plan.width === width && plan.height === height
       ? rgb
       : padReplicate(rgb, CHANNELS, width, height, plan.width, plan.height);
-  const blender = new TileBlender(plan, { channels: CHANNELS, scale: s, margin: manifest.margin });
   const { tileWidth: tw, tileHeight: th } = plan;
   const total = plan.tiles.length;
+  // One tile covering the image has weight 1 everywhere: its output is the blend, bit for bit.
+  const single = total === 1 && tw === plan.width && th === plan.height;
+  const blender = single
+    ? null
+    : new TileBlender(plan, { channels: CHANNELS, scale: s, margin: manifest.margin });
+  let whole: Float32Array | null = null;
+  const { noiseCache } = options;
+  const bands = total > 1 ? new NoiseBands(options.seed, plan, s, noiseCache) : null;
   const inFlight = Math.max(1, Math.floor(options.inFlight ?? 1));
   let next = 0;
   let done = 0;
@@ -194,12 +278,24 @@ export async function upscaleTiles(
       if (!tile) return;
       const lr = new Float32Array(CHANNELS * tw * th);
       extractTile(padded, plan, tile, lr);
-      const noise = new Float32Array(CHANNELS * tw * s * th * s);
-      fillNoise(noise, options.seed, s * tile.y, s * tile.x, s * th, s * tw);
+      const noise = bands
+        ? bands.window(tile)
+        : noiseCache
+          ? // A copy: executors own their inputs (the runner's worker transfers them away).
+            noiseCache.get(options.seed, s * tile.y, s * tile.x, s * th, s * tw, CHANNELS).slice()
+          : fillNoise(
+              new Float32Array(CHANNELS * tw * s * th * s),
+              options.seed,
+              s * tile.y,
+              s * tile.x,
+              s * th,
+              s * tw,
+            );
       const out = await executor.run({ lr, noise, t: options.t, width: tw, height: th }, signal);
       if (failed) return;
       signal?.throwIfAborted();
-      blender.add(tile.index, out);
+      if (blender) blender.add(tile.index, out);
+      else whole = out;
       done += 1;
       options.onProgress?.(done, total);
     }
@@ -213,5 +309,8 @@ export async function upscaleTiles(
     ),
   );
   signal?.throwIfAborted();
-  return cropChw(blender.result(), CHANNELS, plan.width * s, plan.height * s, width * s, height * s);
+  const result = blender ? blender.result() : (whole as Float32Array | null);
+  if (!result) throw new Error('tile 0 has not been added');
+  if (plan.width === width && plan.height === height) return result;
+  return cropChw(result, CHANNELS, plan.width * s, plan.height * s, width * s, height * s);
 }

@@ -51,13 +51,17 @@ export function pixelsToTensor(
   const colour = channels >= 3 ? 3 : 1;
   const rgb = new Float32Array(3 * n);
   const alpha = hasAlpha(channels) ? new Float32Array(n) : null;
-  for (let i = 0; i < n; i++) {
-    const base = i * channels;
-    for (let c = 0; c < 3; c++) {
-      const v = pixels[base + (colour === 3 ? c : 0)] as number;
-      rgb[c * n + i] = (v / max) * 2 - 1;
+  // Every sample value maps through one table (the same float64 arithmetic, done once per value).
+  const toRgb = new Float32Array(max + 1);
+  for (let v = 0; v <= max; v++) toRgb[v] = (v / max) * 2 - 1;
+  for (let c = 0; c < 3; c++) {
+    const off = c * n;
+    for (let i = 0, p = colour === 3 ? c : 0; i < n; i++, p += channels) {
+      rgb[off + i] = toRgb[pixels[p] as number] as number;
     }
-    if (alpha) alpha[i] = (pixels[base + channels - 1] as number) / max;
+  }
+  if (alpha) {
+    for (let i = 0, p = channels - 1; i < n; i++, p += channels) alpha[i] = (pixels[p] as number) / max;
   }
   return { rgb, alpha };
 }
@@ -91,19 +95,30 @@ export function tensorToPixels(
   const { channels, bitDepth } = format;
   const max = maxValue(bitDepth);
   const out = bitDepth === 8 ? new Uint8Array(n * channels) : new Uint16Array(n * channels);
-  for (let i = 0; i < n; i++) {
-    const r = ((rgb[i] as number) + 1) / 2;
-    const g = ((rgb[n + i] as number) + 1) / 2;
-    const b = ((rgb[2 * n + i] as number) + 1) / 2;
-    const base = i * channels;
-    if (channels >= 3) {
-      out[base] = quantize(r, max);
-      out[base + 1] = quantize(g, max);
-      out[base + 2] = quantize(b, max);
-    } else {
-      out[base] = quantize(LUMA[0] * r + LUMA[1] * g + LUMA[2] * b, max);
+  if (channels >= 3) {
+    // One flat loop per channel: the same arithmetic as quantize(), without per-pixel calls.
+    for (let c = 0; c < 3; c++) {
+      const off = c * n;
+      for (let i = 0, o = c; i < n; i++, o += channels) {
+        const r = Math.round((((rgb[off + i] as number) + 1) / 2) * max);
+        out[o] = r < 0 ? 0 : r > max ? max : r;
+      }
     }
-    if (hasAlpha(channels)) out[base + channels - 1] = alpha ? quantize(alpha[i] as number, max) : max;
+  } else {
+    for (let i = 0; i < n; i++) {
+      const r = ((rgb[i] as number) + 1) / 2;
+      const g = ((rgb[n + i] as number) + 1) / 2;
+      const b = ((rgb[2 * n + i] as number) + 1) / 2;
+      out[i * channels] = quantize(LUMA[0] * r + LUMA[1] * g + LUMA[2] * b, max);
+    }
+  }
+  if (hasAlpha(channels)) {
+    const last = channels - 1;
+    if (alpha) {
+      for (let i = 0, o = last; i < n; i++, o += channels) out[o] = quantize(alpha[i] as number, max);
+    } else {
+      for (let o = last; o < out.length; o += channels) out[o] = max;
+    }
   }
   return out;
 }
