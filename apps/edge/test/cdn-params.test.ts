@@ -80,6 +80,10 @@ describe('unknown parameters', () => {
     // A key that is not ASCII is named percent-encoded: header values must be ASCII.
     const odd = await call(`${base}?sr=4&%C3%BCber=1&a%2Cb=2`);
     expect(odd.headers.get('x-oftsr-ignored-params')).toBe('%C3%BCber,a%2Cb');
+    // A control character in a key (the fuzz test's `!%0d'`) must not reach the header raw (a 500).
+    const cr = await call(`${base}?sr=4&!%0d'`);
+    expect(cr.status).toBe(200);
+    expect(cr.headers.get('x-oftsr-ignored-params')).toBe("!%0D'");
     expect(calls['runner.test']).toHaveLength(1);
   });
 });
