@@ -10,6 +10,7 @@ round, when present).
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import sys
 import time
@@ -72,7 +73,7 @@ def main(argv: list[str] | None = None) -> None:
                          "y": "BT.601, 4-pixel border shaved", "rgb": "no crop", "noise_seed": 0,
                          "teacher_sampler": "euler, uniform grid"},
             "params": {"teacher": count_params(teacher), "student": count_params(student)},
-            "macs_per_output_pixel": round(macs_per_output_pixel(StudentGraph(student).cpu())),
+            "macs_per_output_pixel": round(macs_per_output_pixel(StudentGraph(copy.deepcopy(student).cpu()))),
             "model": model_cfg.to_dict(),
             "teacher": teacher_meta, "student": student_meta, "sets": sets,
         }

@@ -180,7 +180,8 @@ class Trainer:
         self.bf16 = opt.precision == "bf16" or (opt.precision == "auto" and self.cuda)
         self.tuner = None
         if not self.cuda and opt.threads == "auto":
-            self.tuner = ThreadTuner(tuple(range(1, (os.cpu_count() or 1) + 1)), log=log)
+            # One thread against all of them: the two regimes (a core taken by another process, or not).
+            self.tuner = ThreadTuner(tuple(sorted({1, os.cpu_count() or 1})), log=log)
         elif not self.cuda and opt.threads:
             torch.set_num_threads(int(opt.threads))
 
