@@ -1,10 +1,21 @@
 // The output cache: the Cache API (per data centre, fast) in front of R2 (global, durable), both
 // keyed by the shared cache key. R2 holds every output; the Cache API is filled from R2 hits.
 
+import { OBJECT_METADATA, decodeMetadataValue, encodeMetadataValue } from '@oftsr/shared';
 import type { Bindings } from './bindings.ts';
 
 /** Cache-Control of every cached output: the key names the exact bytes, so they never change. */
 export const IMMUTABLE = 'public, max-age=31536000, immutable';
+
+/**
+ * The model version an R2 object was made with, whether the edge (R2 binding) or a job (S3 API)
+ * wrote it. Objects stored before the key was shared carry it as `modelVersion`.
+ */
+function storedModelVersion(object: Pick<R2Object, 'customMetadata'>): string {
+  const meta = object.customMetadata ?? {};
+  const value = meta[OBJECT_METADATA.modelVersion] ?? meta['modelVersion'] ?? '';
+  return decodeMetadataValue(value);
+}
 
 /** A cached output, from either tier. */
 export interface CachedImage {
@@ -71,7 +82,7 @@ export async function readCached(
   const object = await env.CACHE_BUCKET.get(r2Key(key));
   if (object === null) return undefined;
   const contentType = object.httpMetadata?.contentType ?? 'application/octet-stream';
-  const modelVersion = object.customMetadata?.modelVersion ?? '';
+  const modelVersion = storedModelVersion(object);
   const [toClient, toCache] = object.body.tee();
   const copy = new Response(toCache, {
     headers: {
@@ -119,7 +130,7 @@ export async function writeCached(
 ): Promise<void> {
   const options: R2PutOptions = {
     httpMetadata: { contentType: meta.contentType, cacheControl: IMMUTABLE },
-    customMetadata: { modelVersion: meta.modelVersion },
+    customMetadata: { [OBJECT_METADATA.modelVersion]: encodeMetadataValue(meta.modelVersion) },
   };
   if (length !== undefined) {
     const fixed = new FixedLengthStream(length);
@@ -139,7 +150,7 @@ export async function readR2(env: Bindings, key: string): Promise<CachedImage | 
   return {
     body: object.body,
     contentType: object.httpMetadata?.contentType ?? 'application/octet-stream',
-    modelVersion: object.customMetadata?.modelVersion ?? '',
+    modelVersion: storedModelVersion(object),
     size: object.size,
     tier: 'r2',
   };

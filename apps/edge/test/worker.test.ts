@@ -1,4 +1,4 @@
-import { ErrorBody } from '@oftsr/shared';
+import { ErrorBody, OBJECT_METADATA } from '@oftsr/shared';
 import { env, exports } from 'cloudflare:workers';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { r2Key } from '../src/cache.ts';
@@ -91,7 +91,7 @@ describe('miss, then hit', () => {
 
     const etag = miss.headers.get('etag') ?? '';
     const stored = await env.CACHE_BUCKET.get(r2Key(etag.slice(1, -1)));
-    expect(stored?.customMetadata?.modelVersion).toBe(MODEL_VERSION);
+    expect(stored?.customMetadata?.[OBJECT_METADATA.modelVersion]).toBe(MODEL_VERSION);
     expect(new Uint8Array(await stored!.arrayBuffer())).toEqual(missBytes);
 
     const hit = await call(path);
@@ -188,6 +188,20 @@ describe('miss, then hit', () => {
     expect(calls['runner.test']).toBeUndefined();
   });
 
+  it('an object a job wrote through the S3 API is a hit with its model version', async () => {
+    mockFetch({ 'origin.test': fakeOrigin({ 'cat.png': png }), 'runner.test': fakeRunner() });
+    const path = `${uniquePath('cat.png')}?sr=4`;
+    const key = ((await call(path)).headers.get('etag') ?? '').slice(1, -1);
+    // What R2 holds after `PutObject` with `x-amz-meta-oftsr-model-version` (see the runner's jobs).
+    await env.CACHE_BUCKET.put(r2Key(key), png, {
+      httpMetadata: { contentType: 'image/png' },
+      customMetadata: { [OBJECT_METADATA.modelVersion]: 'job-1' },
+    });
+    const hit = await call(path);
+    expect(hit.headers.get('x-oftsr-cache')).toBe('hit');
+    expect(hit.headers.get('x-model-version')).toBe('job-1');
+  });
+
   it('a runner reporting another model version is stored under its version (and logged)', async () => {
     const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
     mockFetch({
@@ -198,7 +212,9 @@ describe('miss, then hit', () => {
     const res = await call(path);
     expect(res.headers.get('x-model-version')).toBe('other-1');
     const key = (res.headers.get('etag') ?? '').slice(1, -1);
-    expect((await env.CACHE_BUCKET.get(r2Key(key)))?.customMetadata?.modelVersion).toBe('other-1');
+    expect((await env.CACHE_BUCKET.get(r2Key(key)))?.customMetadata?.[OBJECT_METADATA.modelVersion]).toBe(
+      'other-1',
+    );
     expect(warn.mock.calls.some(([m]) => String(m).includes('model_version_mismatch'))).toBe(true);
     // The configured version's key stays empty, so the next request misses again.
     expect((await call(path)).headers.get('x-oftsr-cache')).toBe('miss');

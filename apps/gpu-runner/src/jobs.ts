@@ -5,7 +5,7 @@
  * `concurrency` at a time through the same upscaler and batcher as synchronous requests.
  */
 import { randomUUID } from 'node:crypto';
-import { OftsrError, canonicalizeParams, toErrorBody } from '@oftsr/shared';
+import { OBJECT_METADATA, OftsrError, canonicalizeParams, toErrorBody } from '@oftsr/shared';
 import type { ErrorBody, RequestParams } from '@oftsr/shared';
 import { RetryLaterError } from './errors.ts';
 import type { RunnerMetrics } from './metrics.ts';
@@ -171,11 +171,11 @@ export class JobService {
       const put = await store.putAtomic(job.destination, result.data, {
         contentType: result.contentType,
         metadata: {
-          'oftsr-params': canonicalizeParams(job.params),
-          'oftsr-model': model?.manifest.name ?? '',
-          'oftsr-model-version': model?.manifest.version ?? '',
-          'oftsr-provider': upscaler.provider ?? '',
-          'oftsr-source': `${job.source.bucket}/${job.source.key}`,
+          [OBJECT_METADATA.params]: canonicalizeParams(job.params),
+          [OBJECT_METADATA.model]: model?.manifest.name ?? '',
+          [OBJECT_METADATA.modelVersion]: model?.manifest.version ?? '',
+          [OBJECT_METADATA.provider]: upscaler.provider ?? '',
+          [OBJECT_METADATA.source]: `${job.source.bucket}/${job.source.key}`,
         },
         signal: controller.signal,
       });

@@ -7,7 +7,7 @@
  */
 import { GetObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { OftsrError } from '@oftsr/shared';
+import { OftsrError, encodeMetadataValue } from '@oftsr/shared';
 import type { Config } from './config.ts';
 
 /** An S3 failure, with whether the same request may succeed later. */
@@ -77,21 +77,9 @@ export interface ObjectRef {
 /** Options of {@link ObjectStore.putAtomic}. */
 export interface PutOptions {
   contentType: string;
-  /** S3 user metadata (`x-amz-meta-*`); values are stored with {@link encodeMetadataValue}. */
+  /** S3 user metadata (`x-amz-meta-*`); values are stored with `encodeMetadataValue` (shared). */
   metadata: Record<string, string>;
   signal?: AbortSignal;
-}
-
-/**
- * An S3 metadata value as it travels: HTTP header values carry visible ASCII only, so `%` and
- * every character outside printable ASCII are percent-encoded (UTF-8), e.g. a source key
- * `src/ü.png` is stored as `src/%C3%BC.png`; `decodeURIComponent` reads it back. ASCII values
- * without `%` are stored unchanged.
- */
-export function encodeMetadataValue(value: string): string {
-  return value
-    .replace(/\p{Surrogate}/gu, '\uFFFD') // a lone surrogate has no UTF-8 spelling
-    .replace(/[^\x20-\x24\x26-\x7e]+/gu, (run) => encodeURIComponent(run));
 }
 
 /** What a completed write reports. */

@@ -70,3 +70,6 @@ export {
 export type { SessionLike, TensorShapes } from './contract.ts';
 
 export { readOnnxMetadata } from './onnx-metadata.ts';
+
+export { HEADERS, OBJECT_METADATA, RUNNER_ROUTES, decodeMetadataValue, encodeMetadataValue } from './wire.ts';
+export type { HeaderName, ObjectMetadataKey } from './wire.ts';
