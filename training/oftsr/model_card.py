@@ -209,6 +209,27 @@ def _peer_degradation_lines(peers: dict) -> list[str]:
     return lines
 
 
+def _backbone_lines(results_dir: Path) -> list[str]:
+    """results/backbones.json (scripts/compare_backbones.py): candidates trained from scratch for equal CPU time."""
+    path = results_dir / "backbones.json"
+    if not path.exists():
+        return []
+    doc = json.loads(path.read_text())
+    proto = doc["protocol"]
+    lines = ["## Backbone comparison", "",
+             f"Each candidate teacher trained from scratch for {proto['budget']} ({proto['train_config']} teacher "
+             f"settings); score: {proto['score']}. MAC: multiply-accumulates per output pixel of the student graph it "
+             "would ship as.", "",
+             "| backbone | MAC / px | params | CPU min | wall min | steps | Set5 | B100 |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    rows = sorted(doc["candidates"].items(), key=lambda kv: -sum(kv[1]["teacher_nfe1_psnr_y"].values()))
+    for name, r in rows:
+        ps = r["teacher_nfe1_psnr_y"]
+        lines.append(f"| {name} | {r['macs_per_output_pixel']:,} | {r['params']:,} | {r['cpu_minutes']:.1f} | "
+                     f"{r['wall_minutes']:.1f} | {r['steps']:,} | {ps['Set5']:.2f} | {ps['B100']:.2f} |")
+    return lines + [""]
+
+
 def write_model_card(results_dir: Path, card_path: Path) -> None:
     ev = json.loads((results_dir / "eval.json").read_text())
     sets = ev["sets"]
@@ -271,6 +292,7 @@ def write_model_card(results_dir: Path, card_path: Path) -> None:
         + ". Their published numbers used their own degradation and evaluation code.",
         *_peer_degradation_lines(peers),
         "",
+        *_backbone_lines(results_dir),
         "## Protocol",
         "",
         f"- Degradation: {ev['protocol']['degradation']}. Y metrics: {ev['protocol']['y']}. RGB PSNR: "

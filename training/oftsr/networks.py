@@ -104,6 +104,7 @@ class ResBlock(nn.Module):
 
 @dataclass
 class BackboneConfig:
+    kind: str = "unet"  # "unet" (LRUNet) or "stack" (LRResStack: one level, RLFN/IMDN-like)
     in_channels: int = 6  # concat(state, up(LR)) at HR
     out_channels: int = 3
     channels: tuple[int, ...] = (64, 128, 224)  # per level; level 0 runs at LR resolution
@@ -159,6 +160,40 @@ class LRUNet(nn.Module):
         return F.pixel_shuffle(self.tail(F.silu(h)), self.cfg.unshuffle)
 
 
+class LRResStack(nn.Module):
+    """A plain residual stack at LR resolution, in the RLFN/IMDN family of efficient SR networks: pixel-unshuffled
+    HR inputs -> head conv -> `blocks[0]` FiLM residual blocks at `channels[0]` -> conv + long skip -> tail -> HR.
+    No strided level, so any tile origin is exact (alignment 1) and the receptive field grows by 2 LR px per block."""
+
+    def __init__(self, cfg: BackboneConfig):
+        super().__init__()
+        self.cfg = cfg
+        r, ch = cfg.unshuffle, cfg.channels[0]
+        self.head = nn.Conv2d(cfg.in_channels * r * r, ch, 3, padding=1)
+        self.body = nn.ModuleList(ResBlock(ch, cfg.emb_dim) for _ in range(cfg.blocks[0]))
+        self.fuse = nn.Conv2d(ch, ch, 3, padding=1)
+        self.tail = nn.Conv2d(ch, cfg.out_channels * r * r, 3, padding=1)
+        nn.init.zeros_(self.tail.weight)
+        nn.init.zeros_(self.tail.bias)
+
+    alignment = 1
+
+    def forward(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
+        skip = h = self.head(F.pixel_unshuffle(x, self.cfg.unshuffle))
+        for block in self.body:
+            h = block(h, emb)
+        h = self.fuse(F.silu(h)) + skip
+        return F.pixel_shuffle(self.tail(F.silu(h)), self.cfg.unshuffle)
+
+
+def make_backbone(cfg: BackboneConfig) -> nn.Module:
+    if cfg.kind == "unet":
+        return LRUNet(cfg)
+    if cfg.kind == "stack":
+        return LRResStack(cfg)
+    raise ValueError(f"unknown backbone kind {cfg.kind!r} (unet or stack)")
+
+
 # ----------------------------------------------------------------------------
 # The flow: x0 = sqrt(1 - sigma_p^2) up(LR) + sigma_p eps,  x_t = (1 - t) x0 + t x1.
 
@@ -180,7 +215,7 @@ class FlowDenoiser(nn.Module):
 
     def __init__(self, cfg: BackboneConfig, sigma_p: float):
         super().__init__()
-        self.backbone = LRUNet(cfg)
+        self.backbone = make_backbone(cfg)
         self.time_embed = TimeEmbedding(cfg.emb_dim)
         self.sigma_p = sigma_p
 
@@ -202,7 +237,7 @@ class OneStepStudent(nn.Module):
 
     def __init__(self, cfg: BackboneConfig, sigma_p: float):
         super().__init__()
-        self.backbone = LRUNet(cfg)
+        self.backbone = make_backbone(cfg)
         self.time_embed = TimeEmbedding(cfg.emb_dim)
         self.time_offset = TimeEmbedding(cfg.emb_dim)
         nn.init.zeros_(self.time_offset.mlp[-1].weight)

@@ -42,6 +42,7 @@ class StageOptions:
     max_steps: int | None = None  # for tests: stop after this many steps whatever the budget
     precision: str = "auto"  # auto (bf16 on CUDA, fp32 on the CPU) | bf16 | fp32
     threads: str | int = 0  # CPU only: 0 keeps torch's setting, N fixes it, "auto" tunes it while training
+    clock: str = "wall"  # the budget's clock: "wall", or "cpu" (this process's CPU time: fair on a shared machine)
 
 
 # ----------------------------------------------------------------------------
@@ -115,12 +116,17 @@ def _lr_at(step: int, frac: float, opt: StageOptions) -> float:
 
 class ThreadTuner:
     """Chooses torch's CPU thread count while training. With two threads a step waits at every barrier for the
-    slower core, so when another process takes a core (tests, benchmarks, a second run) two threads can be several
-    times slower than one; when the machine is quiet two are faster. Every `every_s` the tuner times `probe` steps
-    at each count and keeps the faster."""
+    slower core, so when another process takes a core (tests, benchmarks, a second run) two threads can be 10-100x
+    slower than one; when the machine is quiet two are faster. Every `interval` seconds the tuner times `probe` steps
+    at each count and keeps the faster. Probing is paid for in slow steps, so a count whose first step is already
+    `hopeless` times slower than the best measured is dropped at once, and while the choice stays the same the
+    interval doubles (up to `max_every_s`)."""
 
-    def __init__(self, choices: tuple[int, ...], every_s: float = 60.0, probe: int = 6, log=print):
+    def __init__(self, choices: tuple[int, ...], every_s: float = 60.0, probe: int = 6, log=print,
+                 hopeless: float = 3.0, max_every_s: float = 480.0):
         self.choices, self.every_s, self.probe, self.log = choices, every_s, probe, log
+        self.hopeless, self.max_every_s = hopeless, max_every_s
+        self.interval = every_s
         self.current = choices[-1]
         self.queue: list[int] = []  # thread counts still to probe, `probe` steps each
         self.times: dict[int, list[float]] = {}
@@ -129,23 +135,32 @@ class ThreadTuner:
 
     def after_step(self, seconds: float) -> None:
         if self.queue:
-            self.times.setdefault(torch.get_num_threads(), []).append(seconds)
-            if len(self.times[torch.get_num_threads()]) >= self.probe:
+            n = torch.get_num_threads()
+            self.times.setdefault(n, []).append(seconds)
+            others = [statistics.median(v) for m, v in self.times.items() if m != n]
+            hopeless = bool(others) and seconds > self.hopeless * min(others)
+            if hopeless or len(self.times[n]) >= self.probe:
                 self.queue.pop(0)
                 if self.queue:
                     torch.set_num_threads(self.queue[0])
                 else:
-                    best = min(self.times, key=lambda n: statistics.median(self.times[n]))
-                    if best != self.current:
-                        self.log(json.dumps({"event": "threads", "threads": best,
-                                             "step_s": {n: round(statistics.median(v), 3) for n, v in self.times.items()}}))
-                    self.current = best
-                    torch.set_num_threads(best)
-                    self.last = time.time()
-        elif time.time() - self.last >= self.every_s:
+                    self._choose()
+        elif time.time() - self.last >= self.interval:
             self.times = {}
             self.queue = list(self.choices)
             torch.set_num_threads(self.queue[0])
+
+    def _choose(self) -> None:
+        best = min(self.times, key=lambda n: statistics.median(self.times[n]))
+        if best != self.current:
+            self.log(json.dumps({"event": "threads", "threads": best,
+                                 "step_s": {n: round(statistics.median(v), 3) for n, v in self.times.items()}}))
+            self.interval = self.every_s
+        else:
+            self.interval = min(self.interval * 2, self.max_every_s)
+        self.current = best
+        torch.set_num_threads(best)
+        self.last = time.time()
 
 
 class StopRequest:
@@ -211,11 +226,13 @@ class Trainer:
 
     def run(self) -> dict:
         opt, budget = self.opt, self.opt.minutes * 60.0
+        budget_clock = time.process_time if opt.clock == "cpu" else time.time
+        budget_start = budget_clock()
         start = last_log = last_snapshot = time.time()
         step, patches, history, parts_acc, loss_acc, n_acc = 0, 0, [], {}, 0.0, 0
         self.net.train()
         while True:
-            elapsed = time.time() - start
+            elapsed = budget_clock() - budget_start
             if elapsed >= budget or StopRequest.requested or (opt.max_steps is not None and step >= opt.max_steps):
                 break
             lr = _lr_at(step, elapsed / budget, opt)
@@ -253,7 +270,8 @@ class Trainer:
                 self.on_snapshot(self, step, patches, now - start)
                 last_snapshot = now
         seconds = time.time() - start
-        return {"steps": step, "patches": patches, "seconds": round(seconds, 1),
+        cpu = {"cpu_seconds": round(budget_clock() - budget_start, 1)} if opt.clock == "cpu" else {}
+        return {"steps": step, "patches": patches, "seconds": round(seconds, 1), **cpu,
                 "patches_per_s": round(patches / max(seconds, 1e-9), 1), "history": history}
 
 

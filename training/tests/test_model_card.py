@@ -71,3 +71,19 @@ def test_history_seeds_from_the_shipped_evaluation_and_the_card_tables_it(result
     assert "Every evaluation of a shipped model" in text
     rows = [line for line in text.splitlines() if line.startswith(f"| {newer['date']} (")]
     assert len(rows) == 2 and "| 31.50 |" not in rows[0] and "| 31.50 |" in rows[1]
+
+
+def test_backbone_comparison_is_tabled_best_first(results_dir: Path) -> None:
+    def row(macs: int, set5: float, b100: float) -> dict:
+        return {"macs_per_output_pixel": macs, "params": 1000, "cpu_minutes": 8.0, "wall_minutes": 20.0,
+                "steps": 1234, "teacher_nfe1_psnr_y": {"Set5": set5, "B100": b100}}
+
+    doc = {"protocol": {"budget": "8 CPU minutes", "train_config": "cpu.json", "score": "NFE-1 Y-PSNR"},
+           "candidates": {"a": row(17000, 29.0, 26.0), "b": row(24000, 29.5, 26.2)}}
+    (results_dir / "backbones.json").write_text(json.dumps(doc))
+    card = results_dir / "CARD.md"
+    write_model_card(results_dir, card)
+    text = card.read_text()
+    assert "## Backbone comparison" in text
+    assert text.index("| b | 24,000 |") < text.index("| a | 17,000 |")
+    assert "| b | 24,000 | 1,000 | 8.0 | 20.0 | 1,234 | 29.50 | 26.20 |" in text

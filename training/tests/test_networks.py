@@ -48,7 +48,8 @@ def test_default_config_param_budget():
     assert 100_000 < n <= 5_000_000
 
 
-CONFIGS = {"2-level": (TINY, (44, 36)), "3-level": (TINY3, (96, 80))}
+STACK = networks.BackboneConfig(kind="stack", channels=(8,), blocks=(2,), emb_dim=16)  # alignment 1
+CONFIGS = {"2-level": (TINY, (44, 36)), "3-level": (TINY3, (96, 80)), "stack": (STACK, (30, 26))}
 
 
 def _small_graph(cfg, seed: int = 0) -> StudentGraph:
@@ -179,3 +180,18 @@ def test_teacher_velocity_is_x1_minus_xt_over_one_minus_t():
         v = teacher.velocity(x, up, t)
         x1 = teacher.denoise(x, up, t)
     assert torch.allclose(v, (x1 - x) / (1 - t).view(-1, 1, 1, 1), atol=1e-5)
+
+
+def test_backbone_candidates_stay_within_the_compute_budget():
+    """configs/backbones.json: every candidate is conv-only at <= 25k MAC per output pixel (issue #14's budget)."""
+    doc = json.loads((TRAINING / "configs" / "backbones.json").read_text())
+    assert len(doc["candidates"]) >= 3
+    for name, backbone in doc["candidates"].items():
+        cfg = ModelConfig.from_dict({"backbone": backbone})
+        macs = networks.macs_per_output_pixel(StudentGraph(OneStepStudent(cfg.backbone, cfg.sigma_p)), 16)
+        assert macs <= 25_000, f"{name}: {macs:.0f} MAC per output pixel"
+
+
+def test_unknown_backbone_kind_is_refused():
+    with pytest.raises(ValueError, match="unknown backbone kind"):
+        FlowDenoiser(networks.BackboneConfig(kind="transformer"), 0.1)

@@ -66,10 +66,29 @@ def test_thread_tuner_probes_each_count_and_keeps_the_faster():
         for s in (0.1, 0.1):
             tuner.after_step(s)
         assert torch.get_num_threads() == 2
-        for s in (0.5, 0.5):
-            tuner.after_step(s)
+        tuner.after_step(0.5)  # 5x the one-thread step: the probe stops paying for two threads at once
         assert tuner.current == 1 and torch.get_num_threads() == 1
         assert json.loads(logs[-1])["threads"] == 1
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_thread_tuner_backs_off_while_its_choice_holds():
+    before = torch.get_num_threads()
+    tuner = ThreadTuner((1, 2), every_s=10.0, probe=2, log=lambda m: None)
+    try:
+        tuner.current = 1
+        for _ in range(3):
+            tuner.last = 0.0  # long ago: a probe starts at the next step
+            tuner.after_step(0.0)
+            for s in (0.1, 0.1, 0.2, 0.2):
+                tuner.after_step(s)
+        assert tuner.current == 1 and tuner.interval == 80.0
+        tuner.last = 0.0
+        tuner.after_step(0.0)
+        for s in (0.2, 0.2, 0.1, 0.1):  # now two threads win: back to probing often
+            tuner.after_step(s)
+        assert tuner.current == 2 and tuner.interval == 10.0
     finally:
         torch.set_num_threads(before)
 
@@ -86,3 +105,28 @@ def test_ground_truth_boundary_term_is_l1_of_the_t0_output():
     total1, parts1 = DistillLoss(0.1, lambda_gt=0.5)(student, teacher, up, hr)
     assert "gt" not in parts0 and "gt" in parts1
     assert torch.allclose(total1, total0 + 0.5 * parts1["gt"])
+
+
+def test_cpu_clock_budget_counts_this_process_cpu_time_not_waiting(monkeypatch):
+    """clock="cpu" (the backbone comparison's equal budget): time spent off the CPU does not use the budget."""
+    import time as real_time
+
+    from oftsr import training_loop
+
+    wall = [0.0]
+    monkeypatch.setattr(training_loop.time, "time", lambda: wall[0])
+    cpu = [0.0]
+    monkeypatch.setattr(training_loop.time, "process_time", lambda: cpu[0])
+    trainer = _trainer(FlowDenoiser(TINY, 0.1), clock="cpu")
+    trainer.opt.minutes = 1.0
+    orig_batch = trainer.batch
+
+    def batch():
+        wall[0] += 30.0  # 30 s of wall time per step, of which 10 s on this process's CPU
+        cpu[0] += 10.0
+        return orig_batch()
+
+    trainer.batch = batch
+    stats = trainer.run()
+    assert stats["steps"] == 6 and stats["cpu_seconds"] == 60.0  # a wall clock would have stopped after 2 steps
+    assert real_time.time() > 0
