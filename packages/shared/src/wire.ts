@@ -6,8 +6,15 @@
 export const RUNNER_ROUTES = {
   upscale: '/v1/upscale',
   jobs: '/v1/jobs',
+  /** One job (hono's path syntax); its URL is `${RUNNER_ROUTES.jobs}/<id>`. */
+  job: '/v1/jobs/:id',
   live: '/v2/health/live',
   ready: '/v2/health/ready',
+  /** KServe v2 server metadata. */
+  server: '/v2',
+  /** KServe v2 model metadata and readiness (the model is named `oftsr`). */
+  model: '/v2/models/oftsr',
+  modelReady: '/v2/models/oftsr/ready',
   metrics: '/metrics',
 } as const;
 

@@ -3,17 +3,17 @@
  * handler only reads state, so health never waits behind inference.
  */
 import { Hono } from 'hono';
-import { MODEL_INPUTS, MODEL_OUTPUTS } from '@oftsr/shared';
+import { MODEL_INPUTS, MODEL_OUTPUTS, RUNNER_ROUTES } from '@oftsr/shared';
 import type { Config } from '../config.ts';
 import type { Upscaler } from '../upscaler.ts';
 
-/** The model name under /v2/models/. */
-export const MODEL_NAME = 'oftsr';
+/** The model name under /v2/models/ (the last part of {@link RUNNER_ROUTES.model}). */
+export const MODEL_NAME = RUNNER_ROUTES.model.slice(RUNNER_ROUTES.model.lastIndexOf('/') + 1);
 
 /** Health and metadata routes. */
 export function healthRoutes(upscaler: Upscaler, config: Config): Hono {
   const app = new Hono();
-  app.get('/v2/health/live', (c) => c.json({ live: true }));
+  app.get(RUNNER_ROUTES.live, (c) => c.json({ live: true }));
   const ready = (c: { json: (body: unknown, status: 200 | 503) => Response }) =>
     upscaler.ready
       ? c.json({ ready: true, provider: upscaler.provider, model: upscaler.model?.manifest.version }, 200)
@@ -21,16 +21,16 @@ export function healthRoutes(upscaler: Upscaler, config: Config): Hono {
           { ready: false, state: upscaler.state, ...(upscaler.failure ? { reason: upscaler.failure } : {}) },
           503,
         );
-  app.get('/v2/health/ready', (c) => ready(c));
-  app.get(`/v2/models/${MODEL_NAME}/ready`, (c) => ready(c));
-  app.get('/v2', (c) =>
+  app.get(RUNNER_ROUTES.ready, (c) => ready(c));
+  app.get(RUNNER_ROUTES.modelReady, (c) => ready(c));
+  app.get(RUNNER_ROUTES.server, (c) =>
     c.json({
       name: 'oftsr-gpu-runner',
       version: '0.1.0',
       extensions: ['model_repository_free', 'oftsr_jobs'],
     }),
   );
-  app.get(`/v2/models/${MODEL_NAME}`, (c) => {
+  app.get(RUNNER_ROUTES.model, (c) => {
     const model = upscaler.model;
     if (!model)
       return c.json({ error: { code: 'unavailable', message: `model not loaded (${upscaler.state})` } }, 503);
