@@ -4,12 +4,12 @@ import {
   HEADERS,
   OftsrError,
   RUNNER_ROUTES,
+  type EncodedFormat,
   type ErrorCode,
   type RequestParams,
 } from '@oftsr/shared';
 import type { Bindings } from './bindings.ts';
 import type { EdgeConfig } from './config.ts';
-import type { EncodedFormat } from './format.ts';
 
 /** The runner's answer: an image stream plus what the edge needs to store it. */
 export interface RunnerImage {

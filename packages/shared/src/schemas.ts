@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { OftsrError } from './errors.ts';
+import { ENCODED_FORMATS } from './formats.ts';
 
 /**
  * Default tunable strength t. 0.5 sits in the middle of the fidelity–realism curve: clearly sharper
@@ -11,8 +12,8 @@ export const DEFAULT_T = 0.5;
 /** t is quantised to this step (nearest), so near-identical requests share one cache entry. */
 export const T_STEP = 0.05;
 
-/** Output image formats; `auto` lets the server pick from the source and `Accept`. */
-export const OUTPUT_FORMATS = ['auto', 'png', 'jpeg', 'webp', 'avif'] as const;
+/** Output image formats; `auto` lets the server pick from the source and `Accept` (see `autoFormat`). */
+export const OUTPUT_FORMATS = ['auto', ...ENCODED_FORMATS] as const;
 
 /** One of {@link OUTPUT_FORMATS}. */
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number];

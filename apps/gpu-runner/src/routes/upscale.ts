@@ -8,6 +8,7 @@
 import { Hono } from 'hono';
 import {
   HEADERS,
+  IMAGE_MIME,
   OftsrError,
   PARAM_HEADERS,
   PARAM_NAMES,
@@ -22,13 +23,9 @@ import { RetryLaterError } from '../errors.ts';
 import { deadlineSignal } from '../upscaler.ts';
 import type { Upscaler } from '../upscaler.ts';
 
-/** Content types the route takes; `application/octet-stream` is sniffed like the rest. */
+/** Content types the route takes (the shared source formats'); `application/octet-stream` is sniffed like the rest. */
 export const ACCEPTED_CONTENT_TYPES: readonly string[] = [
-  'image/png',
-  'image/jpeg',
-  'image/webp',
-  'image/avif',
-  'image/gif',
+  ...Object.values(IMAGE_MIME),
   'application/octet-stream',
 ];
 
