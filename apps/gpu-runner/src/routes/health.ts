@@ -3,7 +3,8 @@
  * handler only reads state, so health never waits behind inference.
  */
 import { Hono } from 'hono';
-import { MODEL_INPUTS, MODEL_OUTPUTS, RUNNER_ROUTES } from '@oftsr/shared';
+import { MODEL_INPUTS, MODEL_OUTPUTS, RUNNER_ROUTES, tensorShapes } from '@oftsr/shared';
+import type { TensorShapes } from '@oftsr/shared';
 import type { Config } from '../config.ts';
 import type { Upscaler } from '../upscaler.ts';
 
@@ -35,13 +36,13 @@ export function healthRoutes(upscaler: Upscaler, config: Config): Hono {
     if (!model)
       return c.json({ error: { code: 'unavailable', message: `model not loaded (${upscaler.state})` } }, 503);
     const m = model.manifest;
-    const dims: Record<string, number[]> = {
-      lr: [-1, 3, -1, -1],
-      noise: [-1, 3, -1, -1],
-      t: [-1],
-      sr: [-1, 3, -1, -1],
-    };
-    const tensor = (name: string) => ({ name, datatype: 'FP32', shape: dims[name] });
+    // The contract's shapes with the batch and spatial dims free (-1): only the channels are fixed.
+    const shapes = tensorShapes(m, 1, m.alignment, m.alignment);
+    const tensor = (name: keyof TensorShapes) => ({
+      name,
+      datatype: 'FP32',
+      shape: shapes[name].map((d, i) => (i === 1 ? d : -1)),
+    });
     return c.json({
       name: MODEL_NAME,
       versions: [m.version],
