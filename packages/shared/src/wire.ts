@@ -32,7 +32,7 @@ export const HEADERS = {
   /** Why the original was served instead of the upscaled image. */
   fallbackReason: 'x-oftsr-fallback-reason',
   ignoredParams: 'x-oftsr-ignored-params',
-  /** The output's pixel size, as the runner encoded it. */
+  /** The output's pixel size, as the runner encoded it (in a request: the box, `PARAM_HEADERS`). */
   width: 'x-oftsr-width',
   height: 'x-oftsr-height',
   timestamp: 'x-oftsr-timestamp',
