@@ -12,6 +12,7 @@ import { spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { RUNNER_ROUTES } from '@oftsr/shared';
 import {
   killAllNow,
   liveChildren,
@@ -111,13 +112,13 @@ export function banner(stack: Stack, token: string): string[] {
     `             (the same URL again is a cache hit; ${edge}/${SAMPLE}?sr=4&t=0 is the fidelity end)`,
     `  original   ${stack.origin.url}${SAMPLE}`,
     `  edge       ${edge}   wrangler dev --local (env dev): real workerd, local R2 and Cache API`,
-    `  runner     ${stack.runner?.url ?? '(stopped)'}   CPU, models/oftsr-student-x4.onnx; /v2/models/oftsr, /metrics`,
+    `  runner     ${stack.runner?.url ?? '(stopped)'}   CPU, models/oftsr-student-x4.onnx; ${RUNNER_ROUTES.model}, ${RUNNER_ROUTES.metrics}`,
     `             curl -H 'Authorization: Bearer ${token}' -H 'Content-Type: image/png' \\`,
-    `               --data-binary @samples/${SAMPLE} '${stack.runner?.url ?? ''}/v1/upscale?t=0.7' -o out.png`,
+    `               --data-binary @samples/${SAMPLE} '${stack.runner?.url ?? ''}${RUNNER_ROUTES.upscale}?t=0.7' -o out.png`,
   ];
   if (stack.moto !== undefined) {
     lines.push(
-      `  S3 (moto)  ${stack.moto.endpoint}   bucket ${LOCAL_BUCKET}, for the runner's jobs (POST /v1/jobs)`,
+      `  S3 (moto)  ${stack.moto.endpoint}   bucket ${LOCAL_BUCKET}, for the runner's jobs (POST ${RUNNER_ROUTES.jobs})`,
     );
   }
   lines.push(

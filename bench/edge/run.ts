@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { format, resolveConfig } from 'prettier';
+import { HEADERS, RUNNER_ROUTES } from '@oftsr/shared';
 import {
   cleanup,
   freePort,
@@ -55,22 +56,22 @@ try {
   const source = readFileSync(join(ROOT, 'samples', SAMPLE));
   const direct: number[] = [];
   const viaEdge: number[] = [];
-  await timed(`${runner.url}/v1/upscale?sr=4&t=0.5&seed=999999`, {
+  await timed(`${runner.url}${RUNNER_ROUTES.upscale}?sr=4&t=0.5&seed=999999`, {
     method: 'POST',
     body: source,
     headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'image/png' },
   }); // warm-up
   for (let i = 0; i < MISSES; i++) {
     const query = `format=png&q=85&seed=${1000 + i}&sr=4&t=0.5`;
-    const d = await timed(`${runner.url}/v1/upscale?${query}`, {
+    const d = await timed(`${runner.url}${RUNNER_ROUTES.upscale}?${query}`, {
       method: 'POST',
       body: source,
       headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'image/png' },
     });
     const e = await timed(`${edge.url}/${SAMPLE}?${query}`);
-    if (d.res.status !== 200 || e.res.status !== 200 || e.res.headers.get('x-oftsr-cache') !== 'miss') {
+    if (d.res.status !== 200 || e.res.status !== 200 || e.res.headers.get(HEADERS.cache) !== 'miss') {
       throw new Error(
-        `miss round ${i}: runner ${d.res.status}, edge ${e.res.status} ${e.res.headers.get('x-oftsr-cache')}`,
+        `miss round ${i}: runner ${d.res.status}, edge ${e.res.status} ${e.res.headers.get(HEADERS.cache)}`,
       );
     }
     direct.push(d.ms);
@@ -87,9 +88,9 @@ try {
   const tiers: Record<string, number> = {};
   for (let i = 0; i < SEQ_HITS; i++) {
     const r = await timed(hitUrl);
-    if (r.res.headers.get('x-oftsr-cache') !== 'hit')
-      throw new Error(`expected a hit, got ${r.res.headers.get('x-oftsr-cache')}`);
-    const tier = r.res.headers.get('x-oftsr-cache-tier') ?? '?';
+    if (r.res.headers.get(HEADERS.cache) !== 'hit')
+      throw new Error(`expected a hit, got ${r.res.headers.get(HEADERS.cache)}`);
+    const tier = r.res.headers.get(HEADERS.cacheTier) ?? '?';
     tiers[tier] = (tiers[tier] ?? 0) + 1;
     seq.push(r.ms);
   }

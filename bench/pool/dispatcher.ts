@@ -8,6 +8,7 @@
  * there the edge → load balancer → runner Service (infra/k8s) or a queue consumer does this job.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { HEADERS } from '@oftsr/shared';
 
 /** One backend as the dispatcher sees it. */
 interface Backend {
@@ -69,7 +70,7 @@ export async function startDispatcher(options: {
       backend.inflight++;
       try {
         const headers: Record<string, string> = {};
-        for (const name of ['authorization', 'content-type', 'x-oftsr-deadline-ms', 'x-request-id']) {
+        for (const name of ['authorization', 'content-type', HEADERS.deadlineMs, HEADERS.requestId]) {
           const v = req.headers[name];
           if (typeof v === 'string') headers[name] = v;
         }

@@ -14,6 +14,7 @@ import { writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { format, resolveConfig } from 'prettier';
+import { HEADERS, RUNNER_ROUTES } from '@oftsr/shared';
 import { patternImage } from '../../apps/gpu-runner/src/testing/fixtures.ts';
 import { freePort, RUNNER_TOKEN, startRunner, stop, type Runner } from '../../scripts/stack.ts';
 import { startDispatcher } from './dispatcher.ts';
@@ -95,13 +96,13 @@ async function send(k: number): Promise<Sample> {
   const sentS = now();
   const start = performance.now();
   try {
-    const res = await fetch(`${dispatcher.url}/v1/upscale?sr=4&t=0.5&format=png`, {
+    const res = await fetch(`${dispatcher.url}${RUNNER_ROUTES.upscale}?sr=4&t=0.5&format=png`, {
       method: 'POST',
       body: inputs[k % inputs.length],
       headers: {
         authorization: `Bearer ${RUNNER_TOKEN}`,
         'content-type': 'image/png',
-        'x-oftsr-deadline-ms': '20000',
+        [HEADERS.deadlineMs]: '20000',
       },
       signal: AbortSignal.timeout(30_000),
     });

@@ -9,6 +9,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { RUNNER_ROUTES } from '@oftsr/shared';
 import { startRunner } from '../../apps/gpu-runner/src/testing/runner-process.ts';
 import { patternImage } from '../../apps/gpu-runner/src/testing/fixtures.ts';
 import { machineInfo, percentile, round } from '../stats.ts';
@@ -107,7 +108,7 @@ try {
   const healthMs: number[] = [];
   const sampler = setInterval(() => {
     const t = performance.now();
-    void fetch(`${runner.url}/v2/health/ready`)
+    void fetch(`${runner.url}${RUNNER_ROUTES.ready}`)
       .then(async (r) => {
         await r.arrayBuffer();
         healthMs.push(performance.now() - t);

@@ -3,7 +3,7 @@
  * or, for images that live behind the edge, through the edge's URL API (`GET <edge>/<path>?sr&t&seed`).
  * Both run the same shared pipeline as the device, so the same seed gives the same pixels.
  */
-import { OftsrError, canonicalizeParams } from '@oftsr/shared';
+import { HEADERS, OftsrError, RUNNER_ROUTES, canonicalizeParams } from '@oftsr/shared';
 import type { RequestParams } from '@oftsr/shared';
 
 /** How the cloud call retries a busy cloud (429 or 503). */
@@ -146,7 +146,8 @@ async function send(
         cloud.runner.endsWith('/') ? cloud.runner : `${cloud.runner}/`,
         globalThis.location?.href,
       );
-      res = await fetch(new URL(`v1/upscale?${query}`, base), {
+      // Relative to the base, so a runner behind a path prefix works.
+      res = await fetch(new URL(`${RUNNER_ROUTES.upscale.slice(1)}?${query}`, base), {
         method: 'POST',
         body: source.bytes,
         headers,
@@ -183,17 +184,17 @@ async function send(
 
 async function readAnswer(res: Response, where: string): Promise<CloudResult> {
   if (!res.ok) throw await errorOf(res, where);
-  if (res.headers.get('x-oftsr-cache') === 'fallback') {
+  if (res.headers.get(HEADERS.cache) === 'fallback') {
     throw new OftsrError(
       'upstream',
-      `the edge served its fallback (${res.headers.get('x-oftsr-fallback-reason') ?? 'runner failed'})`,
+      `the edge served its fallback (${res.headers.get(HEADERS.fallbackReason) ?? 'runner failed'})`,
     );
   }
   const blob = await res.blob();
   return {
     blob,
-    width: Number(res.headers.get('x-oftsr-width') ?? 0),
-    height: Number(res.headers.get('x-oftsr-height') ?? 0),
-    provider: res.headers.get('x-execution-provider') ?? 'cloud',
+    width: Number(res.headers.get(HEADERS.width) ?? 0),
+    height: Number(res.headers.get(HEADERS.height) ?? 0),
+    provider: res.headers.get(HEADERS.executionProvider) ?? 'cloud',
   };
 }

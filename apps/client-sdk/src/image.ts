@@ -3,7 +3,8 @@
  * premultiplication, so PNG pixels arrive exactly as encoded), and RGBA bytes turned into the
  * requested output (Blob, data URL, ImageData, ImageBitmap).
  */
-import { OftsrError } from '@oftsr/shared';
+import { IMAGE_MIME, OftsrError } from '@oftsr/shared';
+import type { EncodedFormat } from '@oftsr/shared';
 
 /** What `upscale` accepts. */
 export type ImageInput =
@@ -22,7 +23,7 @@ export interface OutputTypes {
 }
 
 /** Encoded formats a Blob output can take. */
-export type BlobFormat = 'png' | 'jpeg' | 'webp';
+export type BlobFormat = Exclude<EncodedFormat, 'avif'>;
 
 /** A decoded input. */
 export interface DecodedInput {
@@ -108,7 +109,7 @@ export async function encodePng(image: DecodedInput): Promise<Blob> {
     0,
     0,
   );
-  return ctx.canvas.convertToBlob({ type: 'image/png' });
+  return ctx.canvas.convertToBlob({ type: IMAGE_MIME.png });
 }
 
 /** Decodes an encoded result (the cloud's PNG) to RGBA. */
@@ -127,7 +128,7 @@ export async function toOutput<K extends OutputKind>(
   format: BlobFormat,
   quality: number,
 ): Promise<OutputTypes[K]> {
-  const type = `image/${format}`;
+  const type = IMAGE_MIME[format];
   if (kind === 'dataUrl') {
     const blob = await toOutput('blob', image, format, quality);
     return (await blobToDataUrl(blob)) as OutputTypes[K];

@@ -5,8 +5,16 @@
  * model; when capture is refused the session is rebuilt without it.
  */
 import * as ort from 'onnxruntime-web/webgpu';
-import { OftsrError, readOnnxMetadata, validateModel } from '@oftsr/shared';
-import type { ModelManifest, TileExecutor, TileInput } from '@oftsr/shared';
+import {
+  OftsrError,
+  elementCount,
+  expectOutputShape,
+  modelFeeds,
+  readOnnxMetadata,
+  tensorShapes,
+  validateModel,
+} from '@oftsr/shared';
+import type { ModelManifest, TensorShapes, TileExecutor } from '@oftsr/shared';
 import type { DeviceProvider } from './protocol.ts';
 
 /** Global onnxruntime-web settings; call once per worker before the first session. */
@@ -26,18 +34,11 @@ export interface TileSession extends TileExecutor {
   release(): Promise<void>;
 }
 
-function overrides(tile: number, scale: number): Record<string, number> {
-  return { N: 1, H: tile, W: tile, H4: scale * tile, W4: scale * tile };
-}
-
-function checkOutput(tile: TileInput, scale: number, sr: ort.Tensor | undefined): void {
-  const want = [1, 3, tile.height * scale, tile.width * scale];
-  if (!sr || sr.type !== 'float32' || sr.dims.join() !== want.join()) {
-    throw new OftsrError(
-      'model_contract',
-      `model output sr has shape [${sr?.dims.join(', ')}], expected [${want.join(', ')}]`,
-    );
-  }
+/** The model's free dimensions (N, H, W and the ×4 H4, W4), pinned to one call's contract shapes. */
+function overrides(shapes: TensorShapes): Record<string, number> {
+  const [n, , h, w] = shapes.lr;
+  const [, , h4, w4] = shapes.noise;
+  return { N: n, H: h, W: w, H4: h4, W4: w4 };
 }
 
 /** CPU-side tensors: works on every provider, copies each tile in and out. */
@@ -49,7 +50,7 @@ async function openPlain(
 ): Promise<TileSession> {
   const session = await ort.InferenceSession.create(bytes, {
     executionProviders: [provider],
-    freeDimensionOverrides: overrides(tile, manifest.scale),
+    freeDimensionOverrides: overrides(tensorShapes(manifest, 1, tile, tile)),
     graphOptimizationLevel: 'all',
   });
   validateModel(manifest, session, readOnnxMetadata(bytes));
@@ -58,14 +59,13 @@ async function openPlain(
     provider,
     graphCapture: false,
     async run(input) {
-      const s = manifest.scale;
-      const out = await session.run({
-        lr: new ort.Tensor('float32', input.lr, [1, 3, input.height, input.width]),
-        noise: new ort.Tensor('float32', input.noise, [1, 3, input.height * s, input.width * s]),
-        t: new ort.Tensor('float32', new Float32Array([input.t]), [1]),
-      });
+      const shapes = tensorShapes(manifest, 1, input.height, input.width);
+      const inputs = { lr: input.lr, noise: input.noise, t: new Float32Array([input.t]) };
+      const out = await session.run(
+        modelFeeds(shapes, (name, dims) => new ort.Tensor('float32', inputs[name], dims)),
+      );
       const sr = out.sr;
-      checkOutput(input, s, sr);
+      expectOutputShape(shapes, sr);
       const data = (await (sr as ort.Tensor).getData()) as Float32Array;
       (sr as ort.Tensor).dispose();
       return data;
@@ -76,10 +76,10 @@ async function openPlain(
 
 /** GPU-resident inputs/output reused for every tile, with graph capture. */
 async function openCaptured(bytes: Uint8Array, manifest: ModelManifest, tile: number): Promise<TileSession> {
-  const s = manifest.scale;
+  const shapes = tensorShapes(manifest, 1, tile, tile);
   const session = await ort.InferenceSession.create(bytes, {
     executionProviders: ['webgpu'],
-    freeDimensionOverrides: overrides(tile, s),
+    freeDimensionOverrides: overrides(shapes),
     graphOptimizationLevel: 'all',
     enableGraphCapture: true,
     preferredOutputLocation: 'gpu-buffer',
@@ -87,18 +87,13 @@ async function openCaptured(bytes: Uint8Array, manifest: ModelManifest, tile: nu
   validateModel(manifest, session, readOnnxMetadata(bytes));
   const device = (await ort.env.webgpu.device) as GPUDevice;
   const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
-  const lrBytes = 3 * tile * tile * 4;
-  const hrBytes = lrBytes * s * s;
-  const buffers = {
-    lr: device.createBuffer({ size: lrBytes, usage }),
-    noise: device.createBuffer({ size: hrBytes, usage }),
-    t: device.createBuffer({ size: 16, usage }),
-  };
-  const feeds = {
-    lr: ort.Tensor.fromGpuBuffer(buffers.lr, { dataType: 'float32', dims: [1, 3, tile, tile] }),
-    noise: ort.Tensor.fromGpuBuffer(buffers.noise, { dataType: 'float32', dims: [1, 3, s * tile, s * tile] }),
-    t: ort.Tensor.fromGpuBuffer(buffers.t, { dataType: 'float32', dims: [1] }),
-  };
+  // Float32 buffers; WebGPU wants at least 16 bytes (t is one float, padded).
+  const buffers = modelFeeds(shapes, (_, dims) =>
+    device.createBuffer({ size: Math.max(16, 4 * elementCount(dims)), usage }),
+  );
+  const feeds = modelFeeds(shapes, (name, dims) =>
+    ort.Tensor.fromGpuBuffer(buffers[name], { dataType: 'float32', dims }),
+  );
   const release = async (): Promise<void> => {
     await session.release();
     for (const b of Object.values(buffers)) b.destroy();
@@ -113,7 +108,7 @@ async function openCaptured(bytes: Uint8Array, manifest: ModelManifest, tile: nu
       device.queue.writeBuffer(buffers.t, 0, new Float32Array([input.t, 0, 0, 0]));
       const out = await session.run(feeds);
       const sr = out.sr;
-      checkOutput(input, s, sr);
+      expectOutputShape(shapes, sr);
       // getData() goes through onnxruntime's own download, which flushes its pending GPU work.
       return (await (sr as ort.Tensor).getData()) as Float32Array;
     },
@@ -121,8 +116,9 @@ async function openCaptured(bytes: Uint8Array, manifest: ModelManifest, tile: nu
   };
   // Capture happens on the first run; a refusal shows up here, not later mid-image.
   try {
-    const probe = new Float32Array(3 * tile * tile);
-    await executor.run({ lr: probe, noise: new Float32Array(hrBytes / 4), t: 0, width: tile, height: tile });
+    const lr = new Float32Array(elementCount(shapes.lr));
+    const noise = new Float32Array(elementCount(shapes.noise));
+    await executor.run({ lr, noise, t: 0, width: tile, height: tile });
   } catch (err) {
     await release().catch(() => undefined);
     throw err;

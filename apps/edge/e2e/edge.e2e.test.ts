@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { prewarm, type PrewarmOutcome } from '../scripts/prewarm.ts';
-import { probeImage } from '../src/image-size.ts';
+import { sniffImage } from '../src/image-size.ts';
 import {
   cleanup,
   freePort,
@@ -93,7 +93,7 @@ describe.skipIf(skip)('end to end: wrangler dev + the real runner (CPU) + a loca
     expect(first.res.headers.get('x-model-version')).toBe(MODEL_VERSION);
     expect(first.res.headers.get('x-execution-provider')).toBe('cpu');
     expect(first.res.headers.get('content-type')).toBe('image/png');
-    expect(probeImage(first.bytes)).toEqual({ status: 'ok', format: 'png', width: 768, height: 512 });
+    expect(sniffImage(first.bytes)).toEqual({ status: 'ok', format: 'png', width: 768, height: 512 });
 
     const second = await get(url);
     expect(second.res.status).toBe(200);
@@ -106,12 +106,12 @@ describe.skipIf(skip)('end to end: wrangler dev + the real runner (CPU) + a loca
   it('?width=800 on a 200-px-wide source is 800 px wide; ?width=400&dpr=2 is the same cached image', async () => {
     const first = await get(`${edge?.url}/wide-200x100.png?width=800`);
     expect(first.res.status, edge?.log()).toBe(200);
-    expect(probeImage(first.bytes)).toEqual({ status: 'ok', format: 'png', width: 800, height: 400 });
+    expect(sniffImage(first.bytes)).toEqual({ status: 'ok', format: 'png', width: 800, height: 400 });
     const same = await get(`${edge?.url}/wide-200x100.png?width=400&dpr=2`);
     expect(same.res.headers.get('x-oftsr-cache')).toBe('hit');
     expect(Buffer.from(same.bytes).equals(Buffer.from(first.bytes))).toBe(true);
     const cover = await get(`${edge?.url}/wide-200x100.png?width=300&height=300&fit=cover`);
-    expect(probeImage(cover.bytes)).toEqual({ status: 'ok', format: 'png', width: 300, height: 300 });
+    expect(sniffImage(cover.bytes)).toEqual({ status: 'ok', format: 'png', width: 300, height: 300 });
   }, 120_000);
 
   it('Accept: image/webp gets WebP from the runner (sr=2: 384x256)', async () => {
@@ -119,7 +119,7 @@ describe.skipIf(skip)('end to end: wrangler dev + the real runner (CPU) + a loca
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toBe('image/webp');
     expect(res.headers.get('vary')).toBe('Accept');
-    expect(probeImage(bytes)).toMatchObject({ status: 'ok', format: 'webp', width: 256, height: 256 });
+    expect(sniffImage(bytes)).toMatchObject({ status: 'ok', format: 'webp', width: 256, height: 256 });
   }, 120_000);
 
   it('prewarm (CLI): a catalogue is warmed through the edge, a second run is all hits, a missing image fails fast', async () => {
@@ -257,7 +257,7 @@ describe.skipIf(skip)('source freshness under wrangler dev (real runner)', () =>
     const first = await get(url);
     expect(first.res.status, edge?.log()).toBe(200);
     expect(first.res.headers.get('x-oftsr-cache')).toBe('miss');
-    expect(probeImage(first.bytes)).toMatchObject({ width: 768, height: 512 });
+    expect(sniffImage(first.bytes)).toMatchObject({ width: 768, height: 512 });
 
     // After the TTL, one conditional request; the origin answers 304: same key, a hit, no runner.
     await wait(TTL_S * 1000 + 300);
@@ -280,7 +280,7 @@ describe.skipIf(skip)('source freshness under wrangler dev (real runner)', () =>
     expect(purged.status).toBe(200);
     const second = await get(url);
     expect(second.res.headers.get('x-oftsr-cache')).toBe('miss');
-    expect(probeImage(second.bytes)).toMatchObject({ width: 512, height: 512 });
+    expect(sniffImage(second.bytes)).toMatchObject({ width: 512, height: 512 });
 
     // Replaced again, no purge: after the TTL the new version is served.
     origin?.replace('landscape-192x128.png');
@@ -288,7 +288,7 @@ describe.skipIf(skip)('source freshness under wrangler dev (real runner)', () =>
     const third = await get(url);
     expect(third.res.headers.get('x-oftsr-cache')).toBe('miss');
     expect(third.res.headers.get('etag')).not.toBe(second.res.headers.get('etag'));
-    expect(probeImage(third.bytes)).toMatchObject({ width: 768, height: 512 });
+    expect(sniffImage(third.bytes)).toMatchObject({ width: 768, height: 512 });
     expect(origin?.requests.at(-1)).toEqual({ conditional: true, status: 200 });
   }, 120_000);
 });

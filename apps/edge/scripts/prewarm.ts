@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { ErrorBody } from '@oftsr/shared';
+import { ErrorBody, HEADERS } from '@oftsr/shared';
 import { signUrl } from '../src/signing.ts';
 
 /** One URL the edge should have cached. */
@@ -109,7 +109,7 @@ async function warmOne(entry: PrewarmEntry, options: PrewarmOptions): Promise<Pr
       const signals = [AbortSignal.timeout(options.timeoutMs ?? 120_000)];
       if (options.signal) signals.push(options.signal);
       const res = await fetch(url, { headers: { accept: entry.accept }, signal: AbortSignal.any(signals) });
-      const cache = res.headers.get('x-oftsr-cache');
+      const cache = res.headers.get(HEADERS.cache);
       if (res.ok && (cache === 'hit' || cache === 'miss')) {
         // Drain the body: the edge stores the result while it streams it to us.
         await res.arrayBuffer();
@@ -119,7 +119,7 @@ async function warmOne(entry: PrewarmEntry, options: PrewarmOptions): Promise<Pr
       }
       if (res.ok) {
         await res.body?.cancel();
-        const why = res.headers.get('x-oftsr-fallback-reason') ?? 'unknown';
+        const why = res.headers.get(HEADERS.fallbackReason) ?? 'unknown';
         last = { status: res.status, reason: `edge served its fallback (${why}); nothing cached` };
       } else if (RETRYABLE.has(res.status)) {
         last = { status: res.status, reason: await errorText(res) };

@@ -1,7 +1,7 @@
 // The output cache: the Cache API (per data centre, fast) in front of R2 (global, durable), both
 // keyed by the shared cache key. R2 holds every output; the Cache API is filled from R2 hits.
 
-import { OBJECT_METADATA, decodeMetadataValue, encodeMetadataValue } from '@oftsr/shared';
+import { HEADERS, OBJECT_METADATA, decodeMetadataValue, encodeMetadataValue } from '@oftsr/shared';
 import type { Bindings } from './bindings.ts';
 
 /** Cache-Control of every cached output: the key names the exact bytes, so they never change. */
@@ -74,7 +74,7 @@ export async function readCached(
     return {
       body: edge.body,
       contentType: edge.headers.get('content-type') ?? 'application/octet-stream',
-      modelVersion: edge.headers.get('x-model-version') ?? '',
+      modelVersion: edge.headers.get(HEADERS.modelVersion) ?? '',
       ...(length === null ? {} : { size: Number(length) }),
       tier: 'cache-api',
     };
@@ -89,7 +89,7 @@ export async function readCached(
       'content-type': contentType,
       'content-length': String(object.size),
       'cache-control': IMMUTABLE,
-      'x-model-version': modelVersion,
+      [HEADERS.modelVersion]: modelVersion,
     },
   });
   ctx.waitUntil(

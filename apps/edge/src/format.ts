@@ -1,8 +1,5 @@
-import type { OutputFormat } from '@oftsr/shared';
-import type { SourceFormat } from './image-size.ts';
-
-/** A concrete output format (what the runner encodes). */
-export type EncodedFormat = Exclude<OutputFormat, 'auto'>;
+import { autoFormat, BASELINE_FORMATS } from '@oftsr/shared';
+import type { EncodedFormat, OutputFormat, SourceFormat } from '@oftsr/shared';
 
 // RFC 9110 §12.4.2: qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] ).
 const QVALUE = /^(0(\.[0-9]{0,3})?|1(\.0{0,3})?)$/;
@@ -45,8 +42,9 @@ export function negotiateFormat(requested: OutputFormat, accept: string | null):
  * - `avif` becomes `webp` when the output has more than `avifMaxOutputPixels` pixels, because
  *   AVIF encoding of big images is slow (seconds per megapixel) while WebP stays fast. This holds
  *   for an explicit `format=avif` too, so one key always means one output;
- * - `auto` (a client that named neither AVIF nor WebP) gives `jpeg` for JPEG sources and `png`
- *   for everything else (alpha survives);
+ * - `auto` (a client that named neither AVIF nor WebP) is the shared `autoFormat` rule for a
+ *   caller that takes only the {@link BASELINE_FORMATS}: `jpeg` for JPEG sources and `png` for
+ *   everything else (alpha survives);
  * - anything else is used as is.
  */
 export function outputFormat(
@@ -56,14 +54,6 @@ export function outputFormat(
   avifMaxOutputPixels: number,
 ): EncodedFormat {
   if (keyFormat === 'avif') return outputPixels > avifMaxOutputPixels ? 'webp' : 'avif';
-  if (keyFormat === 'auto') return source === 'jpeg' ? 'jpeg' : 'png';
+  if (keyFormat === 'auto') return autoFormat(source, BASELINE_FORMATS);
   return keyFormat;
 }
-
-/** The MIME type of each encoded format. */
-export const OUTPUT_MIME: Readonly<Record<EncodedFormat, string>> = {
-  png: 'image/png',
-  jpeg: 'image/jpeg',
-  webp: 'image/webp',
-  avif: 'image/avif',
-};

@@ -1,11 +1,10 @@
 // Image dimensions from the first bytes of a file, without decoding: PNG IHDR, JPEG SOFn, WebP
 // (VP8, VP8L, VP8X), AVIF/HEIF `ispe`, GIF logical screen. Pure: bytes in, numbers out.
 
-/** A source format the edge recognises from its magic bytes. */
-export type SourceFormat = 'png' | 'jpeg' | 'webp' | 'avif' | 'gif';
+import type { SourceFormat } from '@oftsr/shared';
 
-/** What {@link probeImage} learnt from a prefix of a file. */
-export type ImageProbe =
+/** What {@link sniffImage} learnt from a prefix of a file (its format is one of the shared `SOURCE_FORMATS`). */
+export type ImageSniff =
   | { status: 'ok'; format: SourceFormat; width: number; height: number }
   /** Recognised, but the size lies beyond the bytes given so far: call again with more. */
   | { status: 'need_more'; format: SourceFormat }
@@ -14,15 +13,6 @@ export type ImageProbe =
   /** Not one of the {@link SourceFormat}s (or too short to tell). */
   | { status: 'unknown' };
 
-/** The MIME type of each source format. */
-export const SOURCE_MIME: Readonly<Record<SourceFormat, string>> = {
-  png: 'image/png',
-  jpeg: 'image/jpeg',
-  webp: 'image/webp',
-  avif: 'image/avif',
-  gif: 'image/gif',
-};
-
 const u16be = (b: Uint8Array, o: number): number => ((b[o] ?? 0) << 8) | (b[o + 1] ?? 0);
 const u16le = (b: Uint8Array, o: number): number => (b[o] ?? 0) | ((b[o + 1] ?? 0) << 8);
 const u24le = (b: Uint8Array, o: number): number => u16le(b, o) | ((b[o + 2] ?? 0) << 16);
@@ -30,12 +20,12 @@ const u32be = (b: Uint8Array, o: number): number => ((u16be(b, o) << 16) >>> 0) 
 const ascii = (b: Uint8Array, o: number, n: number): string =>
   String.fromCharCode(...b.subarray(o, Math.min(o + n, b.length)));
 
-function sized(format: SourceFormat, width: number, height: number): ImageProbe {
+function sized(format: SourceFormat, width: number, height: number): ImageSniff {
   if (width <= 0 || height <= 0) return { status: 'invalid', format, reason: `zero size ${width}x${height}` };
   return { status: 'ok', format, width, height };
 }
 
-function probePng(b: Uint8Array): ImageProbe {
+function probePng(b: Uint8Array): ImageSniff {
   if (b.length < 24) return { status: 'need_more', format: 'png' };
   if (ascii(b, 12, 4) !== 'IHDR')
     return { status: 'invalid', format: 'png', reason: 'first chunk is not IHDR' };
@@ -45,7 +35,7 @@ function probePng(b: Uint8Array): ImageProbe {
 // SOF0..SOF15 except DHT (C4), JPG (C8) and DAC (CC).
 const isSof = (m: number): boolean => m >= 0xc0 && m <= 0xcf && m !== 0xc4 && m !== 0xc8 && m !== 0xcc;
 
-function probeJpeg(b: Uint8Array): ImageProbe {
+function probeJpeg(b: Uint8Array): ImageSniff {
   let o = 2;
   for (;;) {
     while (o < b.length && b[o] === 0xff && b[o + 1] === 0xff) o++; // fill bytes
@@ -69,7 +59,7 @@ function probeJpeg(b: Uint8Array): ImageProbe {
   }
 }
 
-function probeWebp(b: Uint8Array): ImageProbe {
+function probeWebp(b: Uint8Array): ImageSniff {
   if (b.length < 30) return { status: 'need_more', format: 'webp' };
   const chunk = ascii(b, 12, 4);
   if (chunk === 'VP8 ') {
@@ -114,7 +104,7 @@ function walkBoxes(
   return true;
 }
 
-function probeHeif(b: Uint8Array): ImageProbe {
+function probeHeif(b: Uint8Array): ImageSniff {
   let width = 0;
   let height = 0;
   let truncated = false;
@@ -145,9 +135,9 @@ function probeHeif(b: Uint8Array): ImageProbe {
  * Recognises a source image and reads its size from a prefix of its bytes. Feed it the bytes
  * received so far; `need_more` means the header continues beyond them.
  *
- * @example probeImage(firstChunk) // { status: 'ok', format: 'png', width: 192, height: 128 }
+ * @example sniffImage(firstChunk) // { status: 'ok', format: 'png', width: 192, height: 128 }
  */
-export function probeImage(bytes: Uint8Array): ImageProbe {
+export function sniffImage(bytes: Uint8Array): ImageSniff {
   const b = bytes;
   if (b.length >= 8 && b[0] === 0x89 && ascii(b, 1, 3) === 'PNG' && b[4] === 0x0d && b[5] === 0x0a) {
     return probePng(b);

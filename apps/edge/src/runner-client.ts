@@ -1,7 +1,15 @@
-import { canonicalizeParams, ErrorBody, OftsrError, type ErrorCode, type RequestParams } from '@oftsr/shared';
+import {
+  canonicalizeParams,
+  ErrorBody,
+  HEADERS,
+  OftsrError,
+  RUNNER_ROUTES,
+  type EncodedFormat,
+  type ErrorCode,
+  type RequestParams,
+} from '@oftsr/shared';
 import type { Bindings } from './bindings.ts';
 import type { EdgeConfig } from './config.ts';
-import type { EncodedFormat } from './format.ts';
 
 /** The runner's answer: an image stream plus what the edge needs to store it. */
 export interface RunnerImage {
@@ -50,9 +58,6 @@ async function runnerError(response: Response, contentType: string): Promise<Run
   );
 }
 
-/** The runner's synchronous upscale route. */
-export const RUNNER_PATH = '/v1/upscale';
-
 /**
  * Sends the source bytes to the runner's `POST /v1/upscale` (params in the query, canonical form,
  * with the concrete output format), through the `RUNNER` service binding when bound, else `fetch`
@@ -71,12 +76,12 @@ export async function callRunner(
 ): Promise<RunnerImage> {
   const base = env.RUNNER !== undefined ? 'https://runner.internal' : config.runnerUrl;
   if (base === undefined) throw new OftsrError('upstream', 'no runner configured (RUNNER or RUNNER_URL)');
-  const url = `${base}${RUNNER_PATH}?${canonicalizeParams({ ...params, format })}`;
+  const url = `${base}${RUNNER_ROUTES.upscale}?${canonicalizeParams({ ...params, format })}`;
   const headers: Record<string, string> = {
     'content-type': source.contentType,
-    'x-request-id': requestId,
+    [HEADERS.requestId]: requestId,
     // The runner abandons work the edge will no longer wait for.
-    'x-oftsr-deadline-ms': String(config.runnerTimeoutMs),
+    [HEADERS.deadlineMs]: String(config.runnerTimeoutMs),
   };
   if (env.RUNNER_TOKEN) headers.authorization = `Bearer ${env.RUNNER_TOKEN}`;
   const init: RequestInit = {
@@ -99,8 +104,8 @@ export async function callRunner(
     throw await runnerError(response, contentType);
   }
   const lengthHeader = response.headers.get('content-length');
-  const modelVersion = response.headers.get('x-model-version');
-  const provider = response.headers.get('x-execution-provider');
+  const modelVersion = response.headers.get(HEADERS.modelVersion);
+  const provider = response.headers.get(HEADERS.executionProvider);
   return {
     body: response.body,
     contentType,

@@ -1,7 +1,13 @@
-import { canonicalSourcePath, OftsrError, type SourceIdentity } from '@oftsr/shared';
+import {
+  canonicalSourcePath,
+  IMAGE_MIME,
+  OftsrError,
+  type SourceFormat,
+  type SourceIdentity,
+} from '@oftsr/shared';
 import type { Bindings } from './bindings.ts';
 import type { EdgeConfig } from './config.ts';
-import { probeImage, SOURCE_MIME, type SourceFormat } from './image-size.ts';
+import { sniffImage } from './image-size.ts';
 import { conditionalHeaders, validatorOf, type Validator } from './freshness.ts';
 import { blockedHostReason } from './ssrf.ts';
 
@@ -188,7 +194,7 @@ export async function readSourceBody(
   let total = 0;
   let size: { format: SourceFormat; width: number; height: number } | undefined;
   const check = async (final: boolean): Promise<void> => {
-    const probe = probeImage(concat(chunks, total));
+    const probe = sniffImage(concat(chunks, total));
     if (probe.status === 'need_more' && !final) return;
     let error: OftsrError | undefined;
     if (probe.status === 'unknown') {
@@ -246,7 +252,7 @@ export async function readSourceBody(
   }
   if (size === undefined) await check(true);
   const found = size as { format: SourceFormat; width: number; height: number };
-  return { bytes: concat(chunks, total), ...found, contentType: SOURCE_MIME[found.format] };
+  return { bytes: concat(chunks, total), ...found, contentType: IMAGE_MIME[found.format] };
 }
 
 /**

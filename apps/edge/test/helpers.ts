@@ -1,6 +1,7 @@
 import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { vi } from 'vitest';
+import { HEADERS } from '@oftsr/shared';
 import app from '../src/index.ts';
 import type { Bindings } from '../src/bindings.ts';
 
@@ -46,8 +47,8 @@ export function fakeRunner(
       headers: {
         'content-type': `image/${format}`,
         'content-length': String(body.length),
-        'x-model-version': options.modelVersion ?? MODEL_VERSION,
-        'x-execution-provider': 'cpu',
+        [HEADERS.modelVersion]: options.modelVersion ?? MODEL_VERSION,
+        [HEADERS.executionProvider]: 'cpu',
       },
     });
   };

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { probeImage } from '../src/image-size.ts';
+import { sniffImage } from '../src/image-size.ts';
 import { fixture } from './helpers.ts';
 
-describe('probeImage', () => {
+describe('sniffImage', () => {
   it.each([
     ['landscape-192x128.png', 'png', 192, 128],
     ['badge-128x128.png', 'png', 128, 128],
@@ -14,7 +14,7 @@ describe('probeImage', () => {
     ['landscape.avif', 'avif', 192, 128],
     ['landscape.gif', 'gif', 192, 128],
   ] as const)('%s is %s %dx%d', (name, format, width, height) => {
-    expect(probeImage(fixture(name))).toEqual({ status: 'ok', format, width, height });
+    expect(sniffImage(fixture(name))).toEqual({ status: 'ok', format, width, height });
   });
 
   it('needs only the header: every prefix is need_more until the size is in, then ok', () => {
@@ -27,7 +27,7 @@ describe('probeImage', () => {
       const bytes = fixture(name);
       let firstOk = -1;
       for (let n = 12; n <= bytes.length; n += n < 200 ? 1 : 97) {
-        const probe = probeImage(bytes.subarray(0, n));
+        const probe = sniffImage(bytes.subarray(0, n));
         if (probe.status === 'ok') {
           firstOk = n;
           break;
@@ -44,24 +44,24 @@ describe('probeImage', () => {
     png.set([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, 0x49, 0x48, 0x44, 0x52]);
     new DataView(png.buffer).setUint32(16, 100_000);
     new DataView(png.buffer).setUint32(20, 50_000);
-    expect(probeImage(png)).toEqual({ status: 'ok', format: 'png', width: 100_000, height: 50_000 });
+    expect(sniffImage(png)).toEqual({ status: 'ok', format: 'png', width: 100_000, height: 50_000 });
 
     const vp8x = new Uint8Array(30);
     vp8x.set(new TextEncoder().encode('RIFF\0\0\0\0WEBPVP8X'));
     vp8x.set([0xff, 0xff, 0xff], 24); // width - 1 = 2^24 - 1
     vp8x.set([0x0f, 0x00, 0x00], 27);
-    expect(probeImage(vp8x)).toEqual({ status: 'ok', format: 'webp', width: 16_777_216, height: 16 });
+    expect(sniffImage(vp8x)).toEqual({ status: 'ok', format: 'webp', width: 16_777_216, height: 16 });
   });
 
   it('reports unknown, truncated and inconsistent files', () => {
-    expect(probeImage(new TextEncoder().encode('<html></html>')).status).toBe('unknown');
-    expect(probeImage(new Uint8Array(0)).status).toBe('unknown');
+    expect(sniffImage(new TextEncoder().encode('<html></html>')).status).toBe('unknown');
+    expect(sniffImage(new Uint8Array(0)).status).toBe('unknown');
     const png = fixture('landscape-192x128.png').slice(0, 24);
     png.set([0x58, 0x58, 0x58, 0x58], 12); // IHDR renamed
-    expect(probeImage(png).status).toBe('invalid');
+    expect(sniffImage(png).status).toBe('invalid');
     const zero = fixture('landscape-192x128.png').slice(0, 24);
     zero.set([0, 0, 0, 0], 16);
-    expect(probeImage(zero)).toMatchObject({ status: 'invalid', format: 'png' });
-    expect(probeImage(new Uint8Array([0xff, 0xd8, 0xff, 0xda, 0, 2]))).toMatchObject({ status: 'invalid' });
+    expect(sniffImage(zero)).toMatchObject({ status: 'invalid', format: 'png' });
+    expect(sniffImage(new Uint8Array([0xff, 0xd8, 0xff, 0xda, 0, 2]))).toMatchObject({ status: 'invalid' });
   });
 });

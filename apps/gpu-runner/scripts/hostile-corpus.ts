@@ -10,6 +10,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { HEADERS } from '@oftsr/shared';
 import { CORPUS_DEADLINE_MS, CORPUS_RUNNER_ENV, runCorpus, runnerCorpus } from '../src/testing/hostile.ts';
 
 const { values } = parseArgs({
@@ -26,7 +27,7 @@ if (values.out !== undefined) {
       file: typeof c.body === 'function' ? '(a stalled stream: sends its first bytes, then nothing)' : file,
       contentType: c.contentType,
       query: c.query ?? '',
-      headers: { 'x-oftsr-deadline-ms': String(CORPUS_DEADLINE_MS), ...c.headers },
+      headers: { [HEADERS.deadlineMs]: String(CORPUS_DEADLINE_MS), ...c.headers },
       expect: { ...c.expect, message: c.expect.message?.source },
       group: c.group,
     };

@@ -69,8 +69,12 @@ describe('health and metadata (open, KServe v2)', () => {
     expect(meta).toMatchObject({
       name: 'oftsr',
       platform: 'onnxruntime_onnx',
-      inputs: [{ name: 'lr', datatype: 'FP32' }, { name: 'noise' }, { name: 't' }],
-      outputs: [{ name: 'sr' }],
+      inputs: [
+        { name: 'lr', datatype: 'FP32', shape: [-1, 3, -1, -1] },
+        { name: 'noise', datatype: 'FP32', shape: [-1, 3, -1, -1] },
+        { name: 't', datatype: 'FP32', shape: [-1] },
+      ],
+      outputs: [{ name: 'sr', datatype: 'FP32', shape: [-1, 3, -1, -1] }],
       parameters: { execution_provider: 'cpu', scale: 4, tile_sizes: [32, 64, 128] },
     });
     expect((meta.versions as string[])[0]).toBe(rt.upscaler.model?.manifest.version);

@@ -4,13 +4,13 @@
  * constant-time (digests of equal length through `timingSafeEqual`). No HTTP framework types here.
  */
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
-import { OftsrError } from '@oftsr/shared';
+import { HEADERS, OftsrError } from '@oftsr/shared';
 
-/** Headers of the HMAC scheme. */
+/** Headers of the HMAC scheme (their names are the shared wire's). */
 export const AUTH_HEADERS = {
-  timestamp: 'x-oftsr-timestamp',
-  signature: 'x-oftsr-signature',
-  contentSha256: 'x-oftsr-content-sha256',
+  timestamp: HEADERS.timestamp,
+  signature: HEADERS.signature,
+  contentSha256: HEADERS.contentSha256,
 } as const;
 
 /** SHA-256 of the empty body, for requests without one. */

@@ -5,8 +5,13 @@
 import { readFile } from 'node:fs/promises';
 import sharp from 'sharp';
 import type { Metadata, Sharp } from 'sharp';
-import { DEFAULT_MAX_INPUT_PIXELS as SHARED_MAX_INPUT_PIXELS, OftsrError } from '@oftsr/shared';
-import type { OutputFormat } from '@oftsr/shared';
+import {
+  DEFAULT_MAX_INPUT_PIXELS as SHARED_MAX_INPUT_PIXELS,
+  OftsrError,
+  SOURCE_FORMATS,
+  autoFormat,
+} from '@oftsr/shared';
+import type { EncodedFormat, OutputFormat, SourceFormat } from '@oftsr/shared';
 import { AVIF_SETTINGS, JPEG_SETTINGS, PNG_SETTINGS, WEBP_SETTINGS } from './encode-settings.ts';
 
 /**
@@ -17,11 +22,25 @@ import { AVIF_SETTINGS, JPEG_SETTINGS, PNG_SETTINGS, WEBP_SETTINGS } from './enc
  */
 export const DEFAULT_MAX_INPUT_PIXELS = SHARED_MAX_INPUT_PIXELS;
 
-/** Encoded formats we write. */
-export type EncodedFormat = Exclude<OutputFormat, 'auto'>;
+/** sharp's name of each shared source format (libvips reports AVIF as `heif`). */
+const SHARP_NAMES: Readonly<Record<SourceFormat, string>> = {
+  png: 'png',
+  jpeg: 'jpeg',
+  webp: 'webp',
+  avif: 'heif',
+  gif: 'gif',
+};
 
-/** sharp's names of the input formats we accept (AVIF reports as `heif`). */
-export const INPUT_FORMATS: readonly string[] = ['jpeg', 'png', 'webp', 'heif', 'tiff', 'gif'];
+/**
+ * The shared source format of a sharp format name, e.g. `heif` → `avif`; undefined for TIFF (which
+ * the decoder reads for the CLI, but the service does not take) and anything else.
+ */
+export function sourceFormatOf(sharpName: string): SourceFormat | undefined {
+  return SOURCE_FORMATS.find((f) => SHARP_NAMES[f] === sharpName);
+}
+
+/** sharp's names of the formats the decoder reads: the shared source formats, plus TIFF for the CLI. */
+export const INPUT_FORMATS: readonly string[] = [...SOURCE_FORMATS.map((f) => SHARP_NAMES[f]), 'tiff'];
 
 /** File extensions treated as images when scanning a folder (lower case, with the dot). */
 export const IMAGE_EXTENSIONS: readonly string[] = [
@@ -254,22 +273,14 @@ export async function decodeImage(
 }
 
 /**
- * The format to write for a request: an explicit one wins; `auto` keeps the source's format where
- * we can write it (AVIF stays AVIF, TIFF and GIF become PNG).
+ * The format to write for a request: an explicit one wins; `auto` is the shared `autoFormat` rule
+ * for a caller that takes every written format, i.e. the source's format where we can write it
+ * (AVIF stays AVIF, TIFF and GIF become PNG).
+ *
+ * @param sourceFormat sharp's format name (`heif` for AVIF).
  */
 export function resolveFormat(requested: OutputFormat, sourceFormat: string): EncodedFormat {
-  if (requested !== 'auto') return requested;
-  switch (sourceFormat) {
-    case 'jpeg':
-      return 'jpeg';
-    case 'webp':
-      return 'webp';
-    case 'heif':
-    case 'avif':
-      return 'avif';
-    default:
-      return 'png';
-  }
+  return requested === 'auto' ? autoFormat(sourceFormatOf(sourceFormat)) : requested;
 }
 
 /** Options for {@link encodeImage}. */

@@ -6,13 +6,19 @@
  * share model calls. One path for the CLI and the server.
  */
 import { Tensor } from 'onnxruntime-node';
-import { NoiseCache, OftsrError, planUpscale, upscaleTiles } from '@oftsr/shared';
+import {
+  NoiseCache,
+  OftsrError,
+  elementCount,
+  expectOutputShape,
+  modelFeeds,
+  planUpscale,
+  tensorShapes,
+  upscaleTiles,
+} from '@oftsr/shared';
 import type { TileExecutor, TileInput, TilingOptions } from '@oftsr/shared';
 import { MicroBatcher } from './batcher.ts';
 import type { LoadedModel } from './session.ts';
-
-/** The model always sees RGB. */
-const CHANNELS = 3;
 
 /** What the pipeline needs of a model: its manifest, and its session unless an executor is given. */
 export type PipelineModel = Pick<LoadedModel, 'manifest'> & { session?: LoadedModel['session'] };
@@ -34,9 +40,11 @@ export const RUNNER_NOISE_CACHE = new NoiseCache({ maxBytes: 256 * 2 ** 20 });
 export type RunBatch = (tiles: readonly TileInput[]) => Promise<Float32Array[]>;
 
 /**
- * Stacks equal-shaped tiles into `[N, 3, h, w]`, runs the session once and splits the output.
+ * Stacks equal-shaped tiles into `[N, 3, h, w]` (the contract's `tensorShapes`), runs the session
+ * once and splits the output.
  *
- * @throws OftsrError `model_contract` when the tiles differ in shape or the output has the wrong shape.
+ * @throws OftsrError `model_contract` when the tiles differ in shape, are not aligned, or the output
+ *   has the wrong shape.
  */
 export async function runTileBatch(
   model: Pick<LoadedModel, 'manifest' | 'session'>,
@@ -44,14 +52,16 @@ export async function runTileBatch(
 ): Promise<Float32Array[]> {
   const first = tiles[0];
   if (!first) return [];
-  const s = model.manifest.scale;
   const { width: tw, height: th } = first;
   const n = tiles.length;
-  const inSize = CHANNELS * tw * th;
-  const outSize = inSize * s * s;
-  const lr = new Float32Array(n * inSize);
-  const noise = new Float32Array(n * outSize);
-  const t = new Float32Array(n);
+  const shapes = tensorShapes(model.manifest, n, th, tw);
+  const inSize = elementCount(shapes.lr) / n;
+  const outSize = elementCount(shapes.sr) / n;
+  const data = {
+    lr: new Float32Array(elementCount(shapes.lr)),
+    noise: new Float32Array(elementCount(shapes.noise)),
+    t: new Float32Array(elementCount(shapes.t)),
+  };
   tiles.forEach((tile, k) => {
     if (tile.width !== tw || tile.height !== th) {
       throw new OftsrError(
@@ -59,26 +69,17 @@ export async function runTileBatch(
         `a batch mixes tile shapes ${th}×${tw} and ${tile.height}×${tile.width}`,
       );
     }
-    lr.set(tile.lr, k * inSize);
-    noise.set(tile.noise, k * outSize);
-    t[k] = tile.t;
+    data.lr.set(tile.lr, k * inSize);
+    data.noise.set(tile.noise, k * outSize);
+    data.t[k] = tile.t;
   });
-  const results = await model.session.run({
-    lr: new Tensor('float32', lr, [n, CHANNELS, th, tw]),
-    noise: new Tensor('float32', noise, [n, CHANNELS, th * s, tw * s]),
-    t: new Tensor('float32', t, [n]),
-  });
+  const results = await model.session.run(
+    modelFeeds(shapes, (name, dims) => new Tensor('float32', data[name], dims)),
+  );
   const sr = results.sr;
-  const dims = sr?.dims ?? [];
-  const want = [n, CHANNELS, th * s, tw * s];
-  if (!sr || sr.type !== 'float32' || dims.join() !== want.join()) {
-    throw new OftsrError(
-      'model_contract',
-      `model output sr has shape [${dims.join(', ')}], expected [${want.join(', ')}]`,
-    );
-  }
-  const data = sr.data as Float32Array;
-  return tiles.map((_, k) => data.subarray(k * outSize, (k + 1) * outSize));
+  expectOutputShape(shapes, sr);
+  const out = (sr as Tensor).data as Float32Array;
+  return tiles.map((_, k) => out.subarray(k * outSize, (k + 1) * outSize));
 }
 
 /** Options of {@link upscaleTensor}. */

@@ -10,7 +10,15 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
-import { OftsrError, parseManifest, readOnnxMetadata, validateModel } from '@oftsr/shared';
+import {
+  OftsrError,
+  elementCount,
+  modelFeeds,
+  parseManifest,
+  readOnnxMetadata,
+  tensorShapes,
+  validateModel,
+} from '@oftsr/shared';
 import type { ModelManifest } from '@oftsr/shared';
 
 /** Execution providers this runner knows how to ask onnxruntime-node for. */
@@ -254,14 +262,13 @@ export async function warmUp(
   maxBatch: number,
 ): Promise<WarmUpReport> {
   const start = performance.now();
-  const s = model.manifest.scale;
   for (const { width: w, height: h } of shapes) {
     for (const n of new Set([1, maxBatch])) {
-      await model.session.run({
-        lr: new Tensor('float32', new Float32Array(n * 3 * h * w), [n, 3, h, w]),
-        noise: new Tensor('float32', new Float32Array(n * 3 * h * s * w * s), [n, 3, h * s, w * s]),
-        t: new Tensor('float32', new Float32Array(n).fill(0.5), [n]),
+      const feeds = modelFeeds(tensorShapes(model.manifest, n, h, w), (name, dims) => {
+        const data = new Float32Array(elementCount(dims));
+        return new Tensor('float32', name === 't' ? data.fill(0.5) : data, dims);
       });
+      await model.session.run(feeds);
     }
   }
   const report: WarmUpReport = {

@@ -3,9 +3,9 @@
  * goes through the model: it is upscaled on its own (bicubic) and re-attached.
  */
 import { pixelsToTensor, resizeBicubic, resolveOutputSize, tensorToPixels } from '@oftsr/shared';
-import type { RequestParams } from '@oftsr/shared';
+import type { EncodedFormat, RequestParams } from '@oftsr/shared';
 import { encodeImage, resolveFormat } from './image-io.ts';
-import type { DecodedImage, EncodedFormat } from './image-io.ts';
+import type { DecodedImage } from './image-io.ts';
 import { upscaleTensor } from './pipeline.ts';
 import type { PipelineModel, TileExecutor, TilingOptions } from './pipeline.ts';
 

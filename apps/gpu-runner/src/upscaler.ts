@@ -4,31 +4,17 @@
  * refuses work (bounded queue, readiness, draining) and turns image bytes into upscaled bytes with
  * timings. Used by the /v1/upscale route and by jobs; no HTTP types here.
  */
-import { OftsrError, chooseTile, priceUpscale } from '@oftsr/shared';
-import type { RequestParams, UpscaleWork } from '@oftsr/shared';
+import { IMAGE_MIME, OftsrError, chooseTile, priceUpscale } from '@oftsr/shared';
+import type { EncodedFormat, RequestParams, UpscaleWork } from '@oftsr/shared';
 import { MicroBatcher } from './batcher.ts';
 import type { Config } from './config.ts';
 import { RetryLaterError, unprocessable } from './errors.ts';
-import { decodeImage, probeImage } from './image-io.ts';
-import type { EncodedFormat, ImageInfo } from './image-io.ts';
+import { decodeImage, probeImage, sourceFormatOf } from './image-io.ts';
+import type { ImageInfo } from './image-io.ts';
 import type { RunnerMetrics } from './metrics.ts';
 import type { ExecutionProvider, LoadedModel, WarmUpReport } from './session.ts';
 import { upscaleImage } from './upscale-image.ts';
 import { WorkerSession } from './worker-session.ts';
-
-/**
- * Formats the service takes (sharp's names; AVIF reports as `heif`). GIF only as a still: animated
- * and multi-page images are refused by `probeImage` (415; the edge serves those as the original).
- */
-export const SERVICE_INPUT_FORMATS: readonly string[] = ['png', 'jpeg', 'webp', 'heif', 'gif'];
-
-/** The MIME type of each output format. */
-export const CONTENT_TYPES: Readonly<Record<EncodedFormat, string>> = {
-  png: 'image/png',
-  jpeg: 'image/jpeg',
-  webp: 'image/webp',
-  avif: 'image/avif',
-};
 
 /** Lifecycle of the runner. Only `ready` takes work. */
 export type RunnerState = 'starting' | 'ready' | 'draining' | 'failed';
@@ -267,7 +253,9 @@ export class Upscaler {
           { status: 422, field: 'OFTSR_MAX_INPUT_SIDE', allowed: `width and height at most ${side}` },
         );
       }
-      if (!SERVICE_INPUT_FORMATS.includes(info.sourceFormat)) {
+      // The shared SOURCE_FORMATS (TIFF is the CLI's alone). GIF only as a still: animated and
+      // multi-page images are refused by `probeImage` (415; the edge serves those as the original).
+      if (sourceFormatOf(info.sourceFormat) === undefined) {
         throw new OftsrError(
           'unsupported_format',
           `${info.sourceFormat} images are not supported (accepted: PNG, JPEG, WebP, AVIF, still GIF)`,
@@ -447,7 +435,7 @@ export class Upscaler {
       }
       return {
         ...out,
-        contentType: CONTENT_TYPES[out.format],
+        contentType: IMAGE_MIME[out.format],
         timings: { decodeMs, inferMs: timings.inferMs ?? 0, encodeMs, totalMs },
       };
     } catch (err) {

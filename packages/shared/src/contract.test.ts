@@ -1,7 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import sample from '../testdata/sample-manifest.json' with { type: 'json' };
 import { OftsrError } from './errors.ts';
-import { parseManifest, tensorShapes, validateModel } from './contract.ts';
+import {
+  MODEL_INPUTS,
+  elementCount,
+  expectOutputShape,
+  modelFeeds,
+  parseManifest,
+  tensorShapes,
+  validateModel,
+} from './contract.ts';
 
 const manifest = parseManifest(sample);
 const session = { inputNames: ['lr', 'noise', 't'], outputNames: ['sr'] };
@@ -77,5 +85,39 @@ describe('tensorShapes', () => {
   it('rejects unaligned tiles', () => {
     expect(contractError(() => tensorShapes(manifest, 1, 60, 64)).message).toContain('alignment 8');
     contractError(() => tensorShapes(manifest, 0, 64, 64));
+  });
+});
+
+describe('modelFeeds', () => {
+  it('names every model input once, each with its contract dims', () => {
+    const shapes = tensorShapes(manifest, 2, 64, 128);
+    const seen: string[] = [];
+    const feeds = modelFeeds(shapes, (name, dims) => {
+      seen.push(name);
+      return { name, dims: [...dims], size: elementCount(dims) };
+    });
+    expect(seen).toEqual([...MODEL_INPUTS]);
+    expect(Object.keys(feeds)).toEqual([...MODEL_INPUTS]);
+    expect(feeds.lr).toEqual({ name: 'lr', dims: [2, 3, 64, 128], size: 2 * 3 * 64 * 128 });
+    expect(feeds.noise).toEqual({ name: 'noise', dims: [2, 3, 256, 512], size: 2 * 3 * 256 * 512 });
+    expect(feeds.t).toEqual({ name: 't', dims: [2], size: 2 });
+  });
+});
+
+describe('expectOutputShape', () => {
+  const shapes = tensorShapes(manifest, 1, 8, 16);
+
+  it('accepts a float32 sr of exactly the contract shape', () => {
+    expect(() => expectOutputShape(shapes, { type: 'float32', dims: [1, 3, 32, 64] })).not.toThrow();
+  });
+
+  it('refuses a wrong shape, a wrong type and a missing output, naming what it got', () => {
+    expect(
+      contractError(() => expectOutputShape(shapes, { type: 'float32', dims: [1, 3, 64, 32] })).message,
+    ).toBe('model output sr is float32 [1, 3, 64, 32], expected float32 [1, 3, 32, 64]');
+    expect(
+      contractError(() => expectOutputShape(shapes, { type: 'float16', dims: [1, 3, 32, 64] })).message,
+    ).toContain('is float16');
+    expect(contractError(() => expectOutputShape(shapes, undefined)).message).toContain('is missing');
   });
 });

@@ -150,3 +150,45 @@ export function tensorShapes(manifest: ModelManifest, n: number, h: number, w: n
   const s = manifest.scale;
   return { lr: [n, 3, h, w], noise: [n, 3, s * h, s * w], t: [n], sr: [n, 3, s * h, s * w] };
 }
+
+/** One of {@link MODEL_INPUTS}. */
+export type ModelInput = (typeof MODEL_INPUTS)[number];
+
+/**
+ * The feeds of one model call, named and shaped by the contract: `make(name, dims)` builds each
+ * input's tensor (an onnxruntime-node or -web `Tensor`, a GPU-buffer tensor, …) from its dims in
+ * `shapes` (see {@link tensorShapes}), so no runtime spells the input names or dims itself.
+ *
+ * @example
+ * const shapes = tensorShapes(manifest, 1, 64, 64);
+ * session.run(modelFeeds(shapes, (name, dims) => new Tensor('float32', data[name], dims)));
+ */
+export function modelFeeds<T>(
+  shapes: TensorShapes,
+  make: (name: ModelInput, dims: readonly number[]) => T,
+): Record<ModelInput, T> {
+  return { lr: make('lr', shapes.lr), noise: make('noise', shapes.noise), t: make('t', shapes.t) };
+}
+
+/** The number of elements of a tensor of `dims`, e.g. `elementCount(shapes.lr)`. */
+export function elementCount(dims: readonly number[]): number {
+  return dims.reduce((a, b) => a * b, 1);
+}
+
+/**
+ * Checks the model's output against the contract: a float32 `sr` of exactly `shapes.sr`.
+ *
+ * @throws {OftsrError} `model_contract` naming the shape it got and the one expected.
+ */
+export function expectOutputShape(
+  shapes: TensorShapes,
+  sr: { readonly type: string; readonly dims: readonly number[] } | undefined,
+): void {
+  if (sr?.type !== 'float32' || sr.dims.join() !== shapes.sr.join()) {
+    const got = sr === undefined ? 'is missing' : `is ${sr.type} [${sr.dims.join(', ')}]`;
+    throw new OftsrError(
+      'model_contract',
+      `model output sr ${got}, expected float32 [${shapes.sr.join(', ')}]`,
+    );
+  }
+}

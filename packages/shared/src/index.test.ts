@@ -5,7 +5,13 @@ describe('@oftsr/shared public API', () => {
   it('exports exactly the documented runtime names', () => {
     expect(Object.keys(shared).sort()).toEqual(
       [
+        'BASELINE_FORMATS',
         'CACHE_KEY_VERSION',
+        'ENCODED_FORMATS',
+        'IMAGE_MIME',
+        'SOURCE_FORMATS',
+        'autoFormat',
+        'isEncodedFormat',
         'CONTRACT_VERSION',
         'DEFAULT_MAX_INPUT_PIXELS',
         'DEFAULT_MAX_OUTPUT_PIXELS',
@@ -44,6 +50,9 @@ describe('@oftsr/shared public API', () => {
         'canonicalizeParams',
         'chooseTile',
         'cropChw',
+        'elementCount',
+        'expectOutputShape',
+        'modelFeeds',
         'errorStatus',
         'fillNoise',
         'lowbias32',

@@ -37,6 +37,16 @@ export type {
   RequestParamsInput,
 } from './schemas.ts';
 
+export {
+  BASELINE_FORMATS,
+  ENCODED_FORMATS,
+  IMAGE_MIME,
+  SOURCE_FORMATS,
+  autoFormat,
+  isEncodedFormat,
+} from './formats.ts';
+export type { EncodedFormat, SourceFormat } from './formats.ts';
+
 export { CACHE_KEY_VERSION, cacheKey } from './cache-key.ts';
 
 export { canonicalSourcePath } from './source-path.ts';
@@ -63,11 +73,14 @@ export {
   MODEL_METADATA_KEYS,
   MODEL_OUTPUTS,
   ModelManifest,
+  elementCount,
+  expectOutputShape,
+  modelFeeds,
   parseManifest,
   tensorShapes,
   validateModel,
 } from './contract.ts';
-export type { SessionLike, TensorShapes } from './contract.ts';
+export type { ModelInput, SessionLike, TensorShapes } from './contract.ts';
 
 export { readOnnxMetadata } from './onnx-metadata.ts';
 

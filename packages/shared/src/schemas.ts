@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import { OftsrError } from './errors.ts';
+import { ENCODED_FORMATS } from './formats.ts';
+import { HEADERS } from './wire.ts';
 
 /**
  * Default tunable strength t. 0.5 sits in the middle of the fidelity–realism curve: clearly sharper
@@ -11,8 +13,8 @@ export const DEFAULT_T = 0.5;
 /** t is quantised to this step (nearest), so near-identical requests share one cache entry. */
 export const T_STEP = 0.05;
 
-/** Output image formats; `auto` lets the server pick from the source and `Accept`. */
-export const OUTPUT_FORMATS = ['auto', 'png', 'jpeg', 'webp', 'avif'] as const;
+/** Output image formats; `auto` lets the server pick from the source and `Accept` (see `autoFormat`). */
+export const OUTPUT_FORMATS = ['auto', ...ENCODED_FORMATS] as const;
 
 /** One of {@link OUTPUT_FORMATS}. */
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
@@ -43,17 +45,20 @@ export const PARAM_NAMES = ['dpr', 'fit', 'format', 'height', 'q', 'seed', 'sr',
 /** One of {@link PARAM_NAMES}. */
 export type ParamName = (typeof PARAM_NAMES)[number];
 
-/** The header that carries each parameter when it is not in the query (e.g. `x-oftsr-t`). */
+/**
+ * The header that carries each parameter when it is not in the query (e.g. `x-oftsr-t`). `width` and
+ * `height` are the wire's `HEADERS.width`/`height`: the runner answers with the same names.
+ */
 export const PARAM_HEADERS: Readonly<Record<ParamName, string>> = {
   dpr: 'x-oftsr-dpr',
   fit: 'x-oftsr-fit',
   format: 'x-oftsr-format',
-  height: 'x-oftsr-height',
+  height: HEADERS.height,
   q: 'x-oftsr-q',
   seed: 'x-oftsr-seed',
   sr: 'x-oftsr-sr',
   t: 'x-oftsr-t',
-  width: 'x-oftsr-width',
+  width: HEADERS.width,
 };
 
 const ALLOWED: Readonly<Record<ParamName, string>> = {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { HEADERS, OBJECT_METADATA, decodeMetadataValue, encodeMetadataValue } from './wire.ts';
+import { HEADERS, OBJECT_METADATA, RUNNER_ROUTES, decodeMetadataValue, encodeMetadataValue } from './wire.ts';
 
 describe('wire names', () => {
   it('header names and metadata keys are lower case and unique', () => {
@@ -7,6 +7,20 @@ describe('wire names', () => {
       for (const name of names) expect(name).toBe(name.toLowerCase());
       expect(new Set(names).size).toBe(names.length);
     }
+  });
+
+  it('pins the runner routes (a changed path breaks every deployed caller)', () => {
+    expect(RUNNER_ROUTES).toEqual({
+      upscale: '/v1/upscale',
+      jobs: '/v1/jobs',
+      job: '/v1/jobs/:id',
+      live: '/v2/health/live',
+      ready: '/v2/health/ready',
+      server: '/v2',
+      model: '/v2/models/oftsr',
+      modelReady: '/v2/models/oftsr/ready',
+      metrics: '/metrics',
+    });
   });
 });
 

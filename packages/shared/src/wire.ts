@@ -6,8 +6,15 @@
 export const RUNNER_ROUTES = {
   upscale: '/v1/upscale',
   jobs: '/v1/jobs',
+  /** One job (hono's path syntax); its URL is `${RUNNER_ROUTES.jobs}/<id>`. */
+  job: '/v1/jobs/:id',
   live: '/v2/health/live',
   ready: '/v2/health/ready',
+  /** KServe v2 server metadata. */
+  server: '/v2',
+  /** KServe v2 model metadata and readiness (the model is named `oftsr`). */
+  model: '/v2/models/oftsr',
+  modelReady: '/v2/models/oftsr/ready',
   metrics: '/metrics',
 } as const;
 
@@ -25,7 +32,7 @@ export const HEADERS = {
   /** Why the original was served instead of the upscaled image. */
   fallbackReason: 'x-oftsr-fallback-reason',
   ignoredParams: 'x-oftsr-ignored-params',
-  /** The output's pixel size, as the runner encoded it. */
+  /** The output's pixel size, as the runner encoded it (in a request: the box, `PARAM_HEADERS`). */
   width: 'x-oftsr-width',
   height: 'x-oftsr-height',
   timestamp: 'x-oftsr-timestamp',

@@ -1,21 +1,21 @@
 import { cors as honoCors } from 'hono/cors';
 import type { MiddlewareHandler } from 'hono';
+import { HEADERS } from '@oftsr/shared';
 import type { Bindings } from '../bindings.ts';
 import { readConfig } from '../config.ts';
-import { CACHE_STATUS_HEADER, IGNORED_PARAMS_HEADER } from '../routes/image.ts';
 
 /**
  * Response headers a page on another origin may read: the client SDK's cloud path needs the cache
  * status (a fallback is a failure to it) and where the work ran; the rest are for tooling.
  */
 export const EXPOSED_HEADERS = [
-  CACHE_STATUS_HEADER,
-  IGNORED_PARAMS_HEADER,
-  'x-oftsr-cache-tier',
-  'x-oftsr-fallback-reason',
-  'x-model-version',
-  'x-execution-provider',
-  'x-request-id',
+  HEADERS.cache,
+  HEADERS.ignoredParams,
+  HEADERS.cacheTier,
+  HEADERS.fallbackReason,
+  HEADERS.modelVersion,
+  HEADERS.executionProvider,
+  HEADERS.requestId,
   'etag',
 ] as const;
 

@@ -1,4 +1,5 @@
 import type { MiddlewareHandler } from 'hono';
+import { HEADERS } from '@oftsr/shared';
 
 /** Context variables set by {@link requestId}. */
 export interface RequestIdVariables {
@@ -15,10 +16,10 @@ const VALID_ID = /^[A-Za-z0-9._:-]{1,128}$/;
  */
 export function requestId(): MiddlewareHandler<{ Variables: RequestIdVariables }> {
   return async function requestId(c, next) {
-    const given = c.req.header('x-request-id');
+    const given = c.req.header(HEADERS.requestId);
     const id = given !== undefined && VALID_ID.test(given) ? given : crypto.randomUUID();
     c.set('requestId', id);
     await next();
-    c.res.headers.set('x-request-id', id);
+    c.res.headers.set(HEADERS.requestId, id);
   };
 }

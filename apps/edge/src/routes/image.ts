@@ -1,5 +1,6 @@
 import {
   cacheKey,
+  HEADERS,
   OftsrError,
   parseMetadata,
   parseOnError,
@@ -44,12 +45,6 @@ import {
   type SourceLocation,
 } from '../source.ts';
 
-/** Response header telling how an image was served: `hit`, `miss` or `fallback`. */
-export const CACHE_STATUS_HEADER = 'x-oftsr-cache';
-
-/** Response header naming the query keys this edge ignored (comma-separated, sorted). */
-export const IGNORED_PARAMS_HEADER = 'x-oftsr-ignored-params';
-
 /** Why a fallback served the original: a runner failure, or `animated` (see {@link serveFallback}). */
 export type FallbackReason = OftsrError | 'animated';
 
@@ -78,8 +73,8 @@ function imageHeaders(
     'content-type': contentType,
     'cache-control': IMMUTABLE,
     etag: etagOf(key),
-    'x-model-version': modelVersion,
-    [CACHE_STATUS_HEADER]: status,
+    [HEADERS.modelVersion]: modelVersion,
+    [HEADERS.cache]: status,
   });
   if (vary) headers.set('vary', 'Accept');
   return headers;
@@ -93,7 +88,7 @@ function serveCached(
   status = 'hit',
 ): Response {
   const headers = imageHeaders(image.contentType, key, image.modelVersion, status, vary);
-  headers.set('x-oftsr-cache-tier', image.tier);
+  headers.set(HEADERS.cacheTier, image.tier);
   if (notModified(request, etagOf(key))) {
     void image.body.cancel();
     return new Response(null, { status: 304, headers });
@@ -132,8 +127,8 @@ function serveFallback(
   const ttl = why === 'unsupported' ? config.refusalTtlS : config.fallbackTtlS;
   const headers = new Headers({
     'cache-control': `public, max-age=${ttl}`,
-    [CACHE_STATUS_HEADER]: 'fallback',
-    'x-oftsr-fallback-reason': why,
+    [HEADERS.cache]: 'fallback',
+    [HEADERS.fallbackReason]: why,
   });
   const redirect = onerror === undefined ? config.fallbackMode === 'redirect' : onerror === 'redirect';
   if (redirect && source.originUrl !== undefined) {
@@ -280,7 +275,7 @@ async function produce(m: Miss, settle: (stored: boolean) => void): Promise<Resp
   );
   const headers = imageHeaders(image.contentType, key, modelVersion, 'miss', m.vary);
   if (image.length !== undefined) headers.set('content-length', String(image.length));
-  if (image.executionProvider !== undefined) headers.set('x-execution-provider', image.executionProvider);
+  if (image.executionProvider !== undefined) headers.set(HEADERS.executionProvider, image.executionProvider);
   return new Response(toClient, { headers });
 }
 
@@ -293,7 +288,7 @@ export const image = new Hono<Env>().get('/*', async (c) => {
   const url = new URL(c.req.url);
   const ignored = ignoredParams(url.searchParams);
   const res = await serveImage(c, url);
-  if (ignored.length > 0) res.headers.set(IGNORED_PARAMS_HEADER, ignored.join(','));
+  if (ignored.length > 0) res.headers.set(HEADERS.ignoredParams, ignored.join(','));
   return res;
 });
 

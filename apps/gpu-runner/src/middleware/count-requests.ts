@@ -1,14 +1,15 @@
 import type { MiddlewareHandler } from 'hono';
+import { RUNNER_ROUTES } from '@oftsr/shared';
 import type { RunnerMetrics } from '../metrics.ts';
 
 const ROUTES: readonly [RegExp, string][] = [
-  [/^\/v1\/upscale$/, '/v1/upscale'],
-  [/^\/v1\/jobs$/, '/v1/jobs'],
-  [/^\/v1\/jobs\/[^/]+$/, '/v1/jobs/:id'],
+  [/^\/v1\/upscale$/, RUNNER_ROUTES.upscale],
+  [/^\/v1\/jobs$/, RUNNER_ROUTES.jobs],
+  [/^\/v1\/jobs\/[^/]+$/, RUNNER_ROUTES.job],
   [/^\/v2\/health\/(live|ready)$/, '/v2/health/$1'],
   [/^\/v2\/models\/[^/]+(\/ready)?$/, '/v2/models/:name$1'],
-  [/^\/v2$/, '/v2'],
-  [/^\/metrics$/, '/metrics'],
+  [/^\/v2$/, RUNNER_ROUTES.server],
+  [/^\/metrics$/, RUNNER_ROUTES.metrics],
 ];
 
 /** The route template of a path, so label values stay bounded whatever callers send. */

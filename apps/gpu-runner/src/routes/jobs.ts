@@ -4,7 +4,7 @@
  */
 import { Hono } from 'hono';
 import { z } from 'zod';
-import { OftsrError, parseParamsFromJson } from '@oftsr/shared';
+import { OftsrError, RUNNER_ROUTES, parseParamsFromJson } from '@oftsr/shared';
 import { readBody } from '../body.ts';
 import type { JobService } from '../jobs.ts';
 import type { ObjectRef } from '../s3.ts';
@@ -39,7 +39,7 @@ function toRef(value: z.infer<typeof Ref>, field: string, bucket: string | undef
 /** The job routes. */
 export function jobRoutes(jobs: JobService, defaultBucket: string | undefined): Hono {
   const app = new Hono();
-  app.post('/v1/jobs', async (c) => {
+  app.post(RUNNER_ROUTES.jobs, async (c) => {
     const type = (c.req.header('content-type') ?? '').split(';')[0]?.trim().toLowerCase();
     if (type !== 'application/json') {
       throw new OftsrError('unsupported_format', 'Content-Type must be application/json', {
@@ -67,9 +67,9 @@ export function jobRoutes(jobs: JobService, defaultBucket: string | undefined): 
     }
     const params = parseParamsFromJson(parsed.data.params ?? {});
     const job = jobs.submit({ source, destination, params });
-    return c.json(job, 202, { location: `/v1/jobs/${job.id}` });
+    return c.json(job, 202, { location: `${RUNNER_ROUTES.jobs}/${job.id}` });
   });
-  app.get('/v1/jobs/:id', (c) => {
+  app.get(RUNNER_ROUTES.job, (c) => {
     const job = jobs.get(c.req.param('id'));
     if (!job)
       throw new OftsrError('not_found', `no job ${c.req.param('id')} (jobs live in memory, one runner)`);

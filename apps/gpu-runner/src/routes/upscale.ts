@@ -7,9 +7,12 @@
  */
 import { Hono } from 'hono';
 import {
+  HEADERS,
+  IMAGE_MIME,
   OftsrError,
   PARAM_HEADERS,
   PARAM_NAMES,
+  RUNNER_ROUTES,
   parseParamsFromHeaders,
   parseParamsFromQuery,
 } from '@oftsr/shared';
@@ -20,18 +23,14 @@ import { RetryLaterError } from '../errors.ts';
 import { deadlineSignal } from '../upscaler.ts';
 import type { Upscaler } from '../upscaler.ts';
 
-/** Content types the route takes; `application/octet-stream` is sniffed like the rest. */
+/** Content types the route takes (the shared source formats'); `application/octet-stream` is sniffed like the rest. */
 export const ACCEPTED_CONTENT_TYPES: readonly string[] = [
-  'image/png',
-  'image/jpeg',
-  'image/webp',
-  'image/avif',
-  'image/gif',
+  ...Object.values(IMAGE_MIME),
   'application/octet-stream',
 ];
 
 /** The caller's time budget for one request, in milliseconds from arrival. */
-export const DEADLINE_HEADER = 'x-oftsr-deadline-ms';
+const DEADLINE_HEADER = HEADERS.deadlineMs;
 
 function checkContentType(value: string | undefined): void {
   const type = (value ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
@@ -78,7 +77,7 @@ const ms = (v: number) => v.toFixed(1);
 export function upscaleRoutes(upscaler: Upscaler, config: Config): Hono {
   const app = new Hono();
   let bodiesInFlight = 0;
-  app.post('/v1/upscale', async (c) => {
+  app.post(RUNNER_ROUTES.upscale, async (c) => {
     const header = (name: string) => c.req.header(name);
     checkContentType(header('content-type'));
     const p = params(new URL(c.req.url), header);
@@ -118,10 +117,10 @@ export function upscaleRoutes(upscaler: Upscaler, config: Config): Hono {
         200,
         {
           'content-type': out.contentType,
-          'x-model-version': upscaler.model?.manifest.version ?? '',
-          'x-execution-provider': upscaler.provider ?? '',
-          'x-oftsr-width': String(out.width),
-          'x-oftsr-height': String(out.height),
+          [HEADERS.modelVersion]: upscaler.model?.manifest.version ?? '',
+          [HEADERS.executionProvider]: upscaler.provider ?? '',
+          [HEADERS.width]: String(out.width),
+          [HEADERS.height]: String(out.height),
           'server-timing': `decode;dur=${ms(t.decodeMs)}, infer;dur=${ms(t.inferMs)}, encode;dur=${ms(t.encodeMs)}, total;dur=${ms(t.totalMs)}`,
         },
       );

@@ -7,6 +7,7 @@
  */
 import { deflateSync } from 'node:zlib';
 import sharp from 'sharp';
+import { HEADERS, RUNNER_ROUTES } from '@oftsr/shared';
 import { encodePng, patternImage, pngBomb } from './fixtures.ts';
 
 /** What a case must get back. `status` lists the acceptable answers (load may decide among them). */
@@ -116,15 +117,15 @@ export async function runnerCorpus(): Promise<HostileCase[]> {
       name: 'thin: 8192×4 PNG (57 tiles of 256²), 1 s deadline',
       body: pngBomb(8192, 4),
       contentType: png,
-      headers: { 'x-oftsr-deadline-ms': '1000' },
-      expect: refused(422, 'too_large', { field: 'x-oftsr-deadline-ms', message: /57 tiles of 256²/ }),
+      headers: { [HEADERS.deadlineMs]: '1000' },
+      expect: refused(422, 'too_large', { field: HEADERS.deadlineMs, message: /57 tiles of 256²/ }),
     },
     {
       name: 'tall: 4×8192 PNG, 1 s deadline',
       body: pngBomb(4, 8192),
       contentType: png,
-      headers: { 'x-oftsr-deadline-ms': '1000' },
-      expect: refused(422, 'too_large', { field: 'x-oftsr-deadline-ms' }),
+      headers: { [HEADERS.deadlineMs]: '1000' },
+      expect: refused(422, 'too_large', { field: HEADERS.deadlineMs }),
     },
     {
       name: 'thin: 1×20000 PNG (a side over 8192)',
@@ -223,8 +224,8 @@ export async function runnerCorpus(): Promise<HostileCase[]> {
       name: 'bad deadline header',
       body: small,
       contentType: png,
-      headers: { 'x-oftsr-deadline-ms': '1e9' },
-      expect: refused(400, 'bad_param', { field: 'x-oftsr-deadline-ms' }),
+      headers: { [HEADERS.deadlineMs]: '1e9' },
+      expect: refused(400, 'bad_param', { field: HEADERS.deadlineMs }),
     },
     {
       name: 'stalled upload (slow loris)',
@@ -356,13 +357,13 @@ async function send(url: string, token: string, c: HostileCase, hangMs: number):
   const ms = () => Math.round(performance.now() - started);
   const body = typeof c.body === 'function' ? c.body() : c.body;
   try {
-    const res = await fetch(`${url}/v1/upscale${c.query ?? ''}`, {
+    const res = await fetch(`${url}${RUNNER_ROUTES.upscale}${c.query ?? ''}`, {
       method: 'POST',
       body,
       headers: {
         'content-type': c.contentType,
         authorization: `Bearer ${token}`,
-        'x-oftsr-deadline-ms': String(CORPUS_DEADLINE_MS),
+        [HEADERS.deadlineMs]: String(CORPUS_DEADLINE_MS),
         ...c.headers,
       },
       signal: AbortSignal.timeout(hangMs),
@@ -394,7 +395,8 @@ export async function runCorpus(
   const hangMs = CORPUS_DEADLINE_MS + 15_000;
   const results: CaseResult[] = [];
   let crashes = 0;
-  const alive = async () => (await fetch(`${url}/v2/health/live`).catch(() => undefined))?.status === 200;
+  const alive = async () =>
+    (await fetch(`${url}${RUNNER_ROUTES.live}`).catch(() => undefined))?.status === 200;
   const groups = new Map<string, HostileCase[]>();
   for (const c of cases) {
     if (c.group === undefined) {
