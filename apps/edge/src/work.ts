@@ -90,7 +90,8 @@ export async function claimWork(env: Bindings, key: string, leaseMs: number): Pr
   const name = markerKey(key);
   for (let attempt = 0; attempt < 2; attempt++) {
     const until = Date.now() + leaseMs;
-    const created = await env.CACHE_BUCKET.put(name, '', {
+    // A unique body per write: the etag is the body's MD5, and the takeover below compares etags.
+    const created = await env.CACHE_BUCKET.put(name, crypto.randomUUID(), {
       ...leaseOptions(until),
       onlyIf: { etagDoesNotMatch: '*' },
     });
@@ -98,7 +99,7 @@ export async function claimWork(env: Bindings, key: string, leaseMs: number): Pr
     const held = await env.CACHE_BUCKET.head(name);
     if (held === null) continue; // released in between: try to create it again
     if (Number(held.customMetadata?.until ?? 0) > Date.now()) return false;
-    const taken = await env.CACHE_BUCKET.put(name, '', {
+    const taken = await env.CACHE_BUCKET.put(name, crypto.randomUUID(), {
       ...leaseOptions(until),
       onlyIf: { etagMatches: held.etag },
     });
@@ -109,7 +110,7 @@ export async function claimWork(env: Bindings, key: string, leaseMs: number): Pr
 
 /** Extends the lease of work this caller holds (the queue's consumer, between attempts). */
 export async function extendWork(env: Bindings, key: string, leaseMs: number): Promise<void> {
-  await env.CACHE_BUCKET.put(markerKey(key), '', leaseOptions(Date.now() + leaseMs));
+  await env.CACHE_BUCKET.put(markerKey(key), crypto.randomUUID(), leaseOptions(Date.now() + leaseMs));
 }
 
 /** Drops the marker: the output is stored, or the work is over without one. */
