@@ -3,7 +3,7 @@
  * or, for images that live behind the edge, through the edge's URL API (`GET <edge>/<path>?sr&t&seed`).
  * Both run the same shared pipeline as the device, so the same seed gives the same pixels.
  */
-import { OftsrError, canonicalizeParams } from '@oftsr/shared';
+import { HEADERS, OftsrError, canonicalizeParams } from '@oftsr/shared';
 import type { RequestParams } from '@oftsr/shared';
 
 /** How the cloud call retries a busy cloud (429 or 503). */
@@ -183,10 +183,19 @@ async function send(
 
 async function readAnswer(res: Response, where: string): Promise<CloudResult> {
   if (!res.ok) throw await errorOf(res, where);
-  if (res.headers.get('x-oftsr-cache') === 'fallback') {
+  const cache = res.headers.get(HEADERS.cache);
+  if (cache === 'fallback') {
     throw new OftsrError(
       'upstream',
       `the edge served its fallback (${res.headers.get('x-oftsr-fallback-reason') ?? 'runner failed'})`,
+    );
+  }
+  if (cache === 'pending') {
+    // The original image while the edge finishes the upscale in the background: not a result.
+    await res.body?.cancel();
+    throw new OftsrError(
+      'unavailable',
+      'the edge is still upscaling this image (pending); ask again shortly',
     );
   }
   const blob = await res.blob();
