@@ -550,6 +550,7 @@ async function missWithDeadline(
   });
   const first = await Promise.race([produced, late]);
   clearTimeout(timer);
+  produced.catch(() => {}); // a failure after the race is settled has no reader
   if (first !== 'late') return first;
   handedOff = true;
   controller.abort(new OftsrError('timeout', 'the edge wait passed; the upscale went to the work queue'));
