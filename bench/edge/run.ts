@@ -4,16 +4,21 @@
  * - cache hits: sequential latency p50/p95 (one client), then a bounded autocannon load
  *   (fixed connections, fixed duration) for requests/s and latency percentiles;
  * - misses: for fresh seeds, the runner called directly vs. the same request through the edge,
- *   interleaved; the difference is the edge's added latency (source fetch, key, R2 write start).
+ *   interleaved; the difference is the edge's added latency (source fetch, key, R2 write start);
+ * - the deadline on a 512² input (a miss the CPU runner needs seconds for): time to first byte and
+ *   time until the upscaled image is served, with the edge's wait off (`wait=` the runner timeout:
+ *   the viewer waits for the runner) and on (`wait=DEADLINE_MS`: the original at the deadline, the
+ *   upscale through the work queue, the URL polled until it is a hit).
  * Every loop is bounded; all traffic stays on loopback; child processes are stopped at the end.
  *
  *   npm run bench:edge     → bench/edge/results.json + bench/edge/RESULTS.md
  */
-import { readFileSync, writeFileSync } from 'node:fs';
-import { loadavg } from 'node:os';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
+import sharp from 'sharp';
 import { format, resolveConfig } from 'prettier';
 import { HEADERS, RUNNER_ROUTES } from '@oftsr/shared';
 import {
@@ -35,6 +40,20 @@ const LOAD_SECONDS = Number(process.env.BENCH_LOAD_SECONDS ?? 10);
 const LOAD_CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 8);
 const MISSES = Number(process.env.BENCH_MISSES ?? 8);
 const SAMPLE = 'landscape-192x128.png';
+const LARGE = 'landscape-512x512.png';
+const LARGE_ROUNDS = Number(process.env.BENCH_LARGE_ROUNDS ?? 2);
+const DEADLINE_MS = Number(process.env.BENCH_DEADLINE_MS ?? 2_000);
+/** wrangler.toml [env.dev] RUNNER_TIMEOUT_MS: a wait this long is no deadline. */
+const RUNNER_TIMEOUT_MS = 60_000;
+
+/** Time to the response's headers (fetch resolves there) and to its last byte. */
+async function firstByte(url: string): Promise<{ ttfbMs: number; totalMs: number; res: Response }> {
+  const t0 = performance.now();
+  const res = await fetch(url);
+  const ttfbMs = performance.now() - t0;
+  await res.arrayBuffer();
+  return { ttfbMs, totalMs: performance.now() - t0, res };
+}
 
 async function timed(url: string, init?: RequestInit): Promise<{ ms: number; res: Response; bytes: number }> {
   const t0 = performance.now();
@@ -44,7 +63,14 @@ async function timed(url: string, init?: RequestInit): Promise<{ ms: number; res
 }
 
 const loadBefore = loadavg()[0] ?? 0;
-const origin = await startOrigin(join(ROOT, 'samples'));
+// The samples plus a 512² input (the landscape sample resized), served by the origin.
+const originDir = mkdtempSync(join(tmpdir(), 'oftsr-bench-edge-'));
+cpSync(join(ROOT, 'samples'), originDir, { recursive: true });
+await sharp(join(ROOT, 'samples', SAMPLE))
+  .resize(512, 512, { fit: 'fill' })
+  .png()
+  .toFile(join(originDir, LARGE));
+const origin = await startOrigin(originDir);
 const runnerPort = await freePort();
 const [runner, edge] = await Promise.all([
   startRunner(runnerPort, { OFTSR_THREADS: '0' }),
@@ -96,6 +122,33 @@ try {
   }
   const load = await autocannon({ url: hitUrl, connections: LOAD_CONNECTIONS, duration: LOAD_SECONDS });
 
+  // --- the deadline on a 512² miss: off (wait for the runner) vs on (original at the deadline) ---
+  const deadlineOff: { ttfbMs: number; servedMs: number }[] = [];
+  const deadlineOn: { ttfbMs: number; servedMs: number; polls: number }[] = [];
+  for (let i = 0; i < LARGE_ROUNDS; i++) {
+    const off = await firstByte(`${edge.url}/${LARGE}?sr=4&seed=${2000 + i}&wait=${RUNNER_TIMEOUT_MS}`);
+    if (off.res.headers.get('x-oftsr-cache') !== 'miss') {
+      throw new Error(`deadline off, round ${i}: ${off.res.status} ${off.res.headers.get('x-oftsr-cache')}`);
+    }
+    deadlineOff.push({ ttfbMs: off.ttfbMs, servedMs: off.totalMs });
+    const url = `${edge.url}/${LARGE}?sr=4&seed=${3000 + i}&wait=${DEADLINE_MS}`;
+    const t0 = performance.now();
+    const on = await firstByte(url);
+    if (on.res.headers.get('x-oftsr-cache') !== 'pending') {
+      throw new Error(`deadline on, round ${i}: ${on.res.status} ${on.res.headers.get('x-oftsr-cache')}`);
+    }
+    let polls = 0;
+    for (;;) {
+      await new Promise((r) => setTimeout(r, 250));
+      polls++;
+      const view = await firstByte(url);
+      if (view.res.headers.get('x-oftsr-cache') === 'hit') break;
+      if (performance.now() - t0 > 180_000) throw new Error(`deadline on, round ${i}: no hit after 180 s`);
+    }
+    deadlineOn.push({ ttfbMs: on.ttfbMs, servedMs: performance.now() - t0, polls });
+  }
+  const p50 = (xs: number[]) => round(percentile(xs, 50));
+
   const results = {
     date: new Date().toISOString(),
     machine: {
@@ -124,6 +177,25 @@ try {
         p90: load.latency.p90,
         p97_5: load.latency.p97_5,
         p99: load.latency.p99,
+      },
+    },
+    deadline512: {
+      input: '512x512 PNG → 2048x2048 PNG (sr=4), a fresh seed per request',
+      rounds: LARGE_ROUNDS,
+      deadlineMs: DEADLINE_MS,
+      off: {
+        ttfbMsP50: p50(deadlineOff.map((r) => r.ttfbMs)),
+        servedMsP50: p50(deadlineOff.map((r) => r.servedMs)),
+        all: deadlineOff.map((r) => ({ ttfbMs: round(r.ttfbMs), servedMs: round(r.servedMs) })),
+      },
+      on: {
+        ttfbMsP50: p50(deadlineOn.map((r) => r.ttfbMs)),
+        servedMsP50: p50(deadlineOn.map((r) => r.servedMs)),
+        all: deadlineOn.map((r) => ({
+          ttfbMs: round(r.ttfbMs),
+          servedMs: round(r.servedMs),
+          polls: r.polls,
+        })),
       },
     },
     miss: {
@@ -163,6 +235,17 @@ Each round uses a fresh seed, calls the runner's \`POST /v1/upscale\` directly, 
 | ${MISSES} | ${results.miss.runnerDirectMs.p50} | ${results.miss.viaEdgeMs.p50} | ${results.miss.addedMs.p50} | ${results.miss.addedMs.p95} |
 
 Per-round added latency (ms): ${results.miss.addedMs.all.join(', ')}.
+
+## The edge's deadline on a 512² miss
+
+\`${LARGE}\` (the landscape sample resized to 512x512) at \`sr=4\` → 2048x2048 PNG, a fresh seed per request, ${LARGE_ROUNDS} rounds. **Off**: \`wait=${RUNNER_TIMEOUT_MS}\` (the runner timeout: no deadline), the viewer waits for the runner; the first byte is the upscaled image's. **On**: \`wait=${DEADLINE_MS}\`: the first byte is the original's (\`X-Oftsr-Cache: pending\`) at the deadline; the upscale goes through the work queue (miniflare's local Queues) to the consumer, which stores it in R2; "served" is when the URL, polled every 250 ms, first answers the upscaled image (\`hit\`).
+
+| deadline | TTFB p50 (ms) | upscaled image served p50 (ms) | per round (TTFB / served, ms) |
+| --- | ---: | ---: | --- |
+| off | ${results.deadline512.off.ttfbMsP50} | ${results.deadline512.off.servedMsP50} | ${results.deadline512.off.all.map((r) => `${r.ttfbMs} / ${r.servedMs}`).join('; ')} |
+| on (${DEADLINE_MS} ms) | ${results.deadline512.on.ttfbMsP50} | ${results.deadline512.on.servedMsP50} | ${results.deadline512.on.all.map((r) => `${r.ttfbMs} / ${r.servedMs}`).join('; ')} |
+
+With the deadline on, the edge's own runner call is abandoned at the deadline and the consumer calls the runner again, so the upscaled image arrives later than with the deadline off by about the deadline (and the queue hop); the viewer is never held longer than the deadline.
 `;
   writeFileSync(join(OUT_DIR, 'RESULTS.md'), await pretty(md, 'markdown'));
   console.log(md);
@@ -170,4 +253,5 @@ Per-round added latency (ms): ${results.miss.addedMs.all.join(', ')}.
   await Promise.all([stop(edge.proc), stop(runner.proc)]);
   origin.server.close();
   cleanup(edge.persistDir);
+  rmSync(originDir, { recursive: true, force: true });
 }

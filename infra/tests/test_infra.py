@@ -125,13 +125,15 @@ def test_cache_bucket_lifecycle_expires_unreachable_outputs():
 
     policy = json.loads((ROOT / "infra" / "r2" / "cache-lifecycle.json").read_text())
     rules = {rule["conditions"]["prefix"]: rule for rule in policy["rules"]}
-    for prefix in ("out/", "src/"):
+    for prefix in ("out/", "src/", "pending/", "failed/"):
         rule = rules[prefix]
         assert rule["enabled"] is True
         condition = rule["deleteObjectsTransition"]["condition"]
         assert condition["type"] == "Age" and condition["maxAge"] >= 86400
-    # The edge writes outputs and source records under exactly these prefixes.
+    # The edge writes outputs, source records, work markers and failure records under these prefixes.
     cache_ts = (ROOT / "apps" / "edge" / "src" / "cache.ts").read_text()
     freshness_ts = (ROOT / "apps" / "edge" / "src" / "freshness.ts").read_text()
+    work_ts = (ROOT / "apps" / "edge" / "src" / "work.ts").read_text()
     assert "`out/v1/" in cache_ts and "`src/v1/" in freshness_ts
+    assert "`pending/v1/" in work_ts and "`failed/v1/" in work_ts
     assert rules[""]["abortMultipartUploadsTransition"]["condition"]["maxAge"] == 86400

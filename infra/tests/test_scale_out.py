@@ -1,8 +1,10 @@
-"""Checks of infra/scale-out/: the KEDA ScaledObject agrees with the Deployment and with the HPA it
-replaces (same target, signal, bounds and behaviour), and the Cloudflare Queue pull-consumer config
-stays within the limits Cloudflare documents and outlasts the runner's longest job. KEDA's CRD
-schema is not bundled with kubernetes-validate, so the ScaledObject is checked structurally; its
-embedded HPA behaviour is validated against the Kubernetes schema."""
+"""Checks of the scale-out configuration: the KEDA ScaledObject agrees with the Deployment and with
+the HPA it replaces (same target, signal, bounds and behaviour) and queries a metric the runner
+really exports; the edge's work queue (root wrangler.toml) has, in every environment, its producer
+binding, a consumer with retries within Cloudflare's documented limits, a dead-letter queue named as
+the consumer code expects (`<queue>-dlq`) and a consumer for it. KEDA's CRD schema is not bundled
+with kubernetes-validate, so the ScaledObject is checked structurally; its embedded HPA behaviour is
+validated against the Kubernetes schema."""
 
 import re
 import tomllib
@@ -14,11 +16,14 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 SCALE_OUT = ROOT / "infra" / "scale-out"
 K8S = ROOT / "infra" / "k8s"
-CONFIG_TS = ROOT / "apps" / "gpu-runner" / "src" / "config.ts"
+METRICS_TS = ROOT / "apps" / "gpu-runner" / "src" / "metrics.ts"
+CONSUMER_TS = ROOT / "apps" / "edge" / "src" / "consumer.ts"
+WRANGLER = ROOT / "wrangler.toml"
 
 # Cloudflare Queues limits (developers.cloudflare.com/queues/platform/limits, at the time of writing).
-MAX_VISIBILITY_TIMEOUT_MS = 12 * 3600 * 1000
 MAX_RETRIES = 100
+MAX_BATCH_SIZE = 100
+MAX_RETRY_DELAY_S = 43_200
 
 
 def load(path):
@@ -53,6 +58,18 @@ def test_scaled_object_matches_the_hpa_it_replaces():
     assert so["advanced"]["horizontalPodAutoscalerConfig"]["behavior"] == hpa["behavior"]
 
 
+def test_scaled_object_reads_metrics_the_runner_exports():
+    """Every oftsr_* series the trigger queries is registered in the runner's metrics.ts, and the
+    Deployment's pods are scraped on the port and path that serve it."""
+    (trigger,) = scaled_object()["spec"]["triggers"]
+    queried = set(re.findall(r"\b(oftsr_[a-z_]+)\b", trigger["metadata"]["query"]))
+    exported = set(re.findall(r"name: '(oftsr_[a-z_]+)'", METRICS_TS.read_text()))
+    assert queried and queried <= exported, (queried, exported)
+    annotations = load(K8S / "deployment.yaml")["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/scrape"] == "true"
+    assert annotations["prometheus.io/path"] == "/metrics"
+
+
 def test_scaled_object_behaviour_is_valid_hpa_behaviour():
     behaviour = scaled_object()["spec"]["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]
     hpa = load(K8S / "hpa.yaml")
@@ -60,17 +77,26 @@ def test_scaled_object_behaviour_is_valid_hpa_behaviour():
     kubernetes_validate.validate(hpa, "1.30.0", strict=True)
 
 
-def test_queue_pull_consumer_within_documented_limits():
-    config = tomllib.loads((SCALE_OUT / "queues.wrangler.toml").read_text())
-    (consumer,) = config["queues"]["consumers"]
-    (producer,) = config["queues"]["producers"]
-    assert consumer["type"] == "http_pull"
-    assert consumer["queue"] == producer["queue"]
-    assert consumer["dead_letter_queue"] not in (consumer["queue"], "")
-    assert 0 < consumer["max_retries"] <= MAX_RETRIES
-    assert consumer["visibility_timeout_ms"] <= MAX_VISIBILITY_TIMEOUT_MS
-    # A message must stay invisible for longer than the runner may spend on it.
-    default_max_deadline = int(
-        re.search(r"OFTSR_MAX_DEADLINE_MS:[^\n]*\.default\(([\d_]+)\)", CONFIG_TS.read_text()).group(1).replace("_", "")
-    )
-    assert consumer["visibility_timeout_ms"] > default_max_deadline
+def environments():
+    config = tomllib.loads(WRANGLER.read_text())
+    yield "top level", config
+    for name, env in config["env"].items():
+        yield name, env
+
+
+def test_every_environment_has_the_work_queue_and_its_dead_letter_queue():
+    suffix = re.search(r"DEAD_LETTER_SUFFIX = '([^']+)'", CONSUMER_TS.read_text()).group(1)
+    for name, env in environments():
+        (producer,) = env["queues"]["producers"]
+        assert producer["binding"] == "WORK_QUEUE", name
+        consumers = {c["queue"]: c for c in env["queues"]["consumers"]}
+        work = consumers[producer["queue"]]
+        assert work["dead_letter_queue"] == producer["queue"] + suffix, name
+        assert work["dead_letter_queue"] in consumers, f"{name}: nobody consumes the dead-letter queue"
+        assert "dead_letter_queue" not in consumers[work["dead_letter_queue"]], name
+        assert 0 < work["max_retries"] <= MAX_RETRIES, name
+        assert 0 <= work["retry_delay"] <= MAX_RETRY_DELAY_S, name
+        # One upscale per invocation: a batch would hold finished work hostage to the slowest image.
+        assert work["max_batch_size"] == 1, name
+        assert consumers[work["dead_letter_queue"]]["max_batch_size"] <= MAX_BATCH_SIZE, name
+        assert {"EDGE_WAIT_MS", "WORK_RETRY_BASE_S"} <= set(env["vars"]), name

@@ -6,13 +6,18 @@ import { cloudUpscale, retryAfterMs } from './cloud.ts';
 import type { CloudEvent } from './cloud.ts';
 
 /** A real HTTP runner stand-in: answers the scripted statuses in order, then a PNG. */
-let script: { status: number; retryAfter?: string }[] = [];
+let script: { status: number; retryAfter?: string; cache?: string }[] = [];
 let hits: number[] = [];
 const server = createServer((req, res) => {
   req.resume();
   req.on('end', () => {
     hits.push(Date.now());
     const next = script.shift();
+    if (next?.cache !== undefined) {
+      res.writeHead(next.status, { 'content-type': 'image/png', 'x-oftsr-cache': next.cache });
+      res.end(Buffer.from('ORIGINAL'));
+      return;
+    }
     if (next) {
       res.writeHead(next.status, {
         'content-type': 'application/json',
@@ -34,6 +39,18 @@ afterAll(() => new Promise<void>((r) => server.close(() => r())));
 
 const params = parseParamsFromJson({ t: 0.5 });
 const bytes = new Blob([new Uint8Array([1, 2, 3])], { type: 'image/png' });
+
+describe('the edge path', () => {
+  it('a pending answer (the original while the edge upscales) is not a result', async () => {
+    script = [{ status: 200, cache: 'pending' }];
+    await expect(
+      cloudUpscale({ edge: runner }, { url: 'https://origin.example/cat.png' }, params),
+    ).rejects.toMatchObject({
+      code: 'unavailable',
+      message: expect.stringMatching(/still upscaling/),
+    });
+  });
+});
 
 describe('cloud retries', () => {
   it('waits the Retry-After of a 429 and a 503, then succeeds', async () => {

@@ -184,10 +184,19 @@ async function send(
 
 async function readAnswer(res: Response, where: string): Promise<CloudResult> {
   if (!res.ok) throw await errorOf(res, where);
-  if (res.headers.get(HEADERS.cache) === 'fallback') {
+  const cache = res.headers.get(HEADERS.cache);
+  if (cache === 'fallback') {
     throw new OftsrError(
       'upstream',
       `the edge served its fallback (${res.headers.get(HEADERS.fallbackReason) ?? 'runner failed'})`,
+    );
+  }
+  if (cache === 'pending') {
+    // The original image while the edge finishes the upscale in the background: not a result.
+    await res.body?.cancel();
+    throw new OftsrError(
+      'unavailable',
+      'the edge is still upscaling this image (pending); ask again shortly',
     );
   }
   const blob = await res.blob();

@@ -30,6 +30,8 @@ if (skip) {
 }
 
 const PREWARM = join(ROOT, 'apps/edge/scripts/prewarm.ts');
+/** The edge's operator token (PURGE_TOKEN) in these tests: it guards the prewarm route. */
+const OPERATOR_TOKEN = 'e2e-operator-token-0123456789';
 
 /**
  * `npm run prewarm -- …` as an operator runs it, with --json: the exit code and the outcomes.
@@ -71,7 +73,11 @@ describe.skipIf(skip)('end to end: wrangler dev + the real runner (CPU) + a loca
     const runnerPort = await freePort();
     const started = await Promise.allSettled([
       startRunner(runnerPort),
-      startEdge({ originUrl: origin.url, runnerUrl: `http://127.0.0.1:${runnerPort}` }),
+      startEdge({
+        originUrl: origin.url,
+        runnerUrl: `http://127.0.0.1:${runnerPort}`,
+        vars: { PURGE_TOKEN: OPERATOR_TOKEN, WORK_RETRY_BASE_S: '0' },
+      }),
     ]);
     if (started[0].status === 'fulfilled') runner = started[0].value;
     if (started[1].status === 'fulfilled') edge = started[1].value;
@@ -122,7 +128,7 @@ describe.skipIf(skip)('end to end: wrangler dev + the real runner (CPU) + a loca
     expect(sniffImage(bytes)).toMatchObject({ status: 'ok', format: 'webp', width: 256, height: 256 });
   }, 120_000);
 
-  it('prewarm (CLI): a catalogue is warmed through the edge, a second run is all hits, a missing image fails fast', async () => {
+  it('prewarm (CLI): a catalogue is warmed through the work queue, a second run is all hits, a missing image fails fast', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'oftsr-prewarm-'));
     try {
       const list = join(dir, 'catalogue.txt');
@@ -133,6 +139,8 @@ describe.skipIf(skip)('end to end: wrangler dev + the real runner (CPU) + a loca
       const args = [
         '--edge',
         edge!.url,
+        '--token',
+        OPERATOR_TOKEN,
         '--list',
         list,
         '--variant',
@@ -176,15 +184,17 @@ describe.skipIf(skip)('end to end: wrangler dev + the real runner (CPU) + a loca
     expect(hit.res.headers.get('x-oftsr-cache')).toBe('hit');
   }, 120_000);
 
-  it('prewarm with the runner down: fallback answers are retried, then reported as failures', async () => {
+  it('prewarm with the runner down: the queued work is retried, then dead-lettered and reported as failed', async () => {
     const [outcome] = await prewarm({
       edge: edge!.url,
       entries: [{ path: '/landscape-192x128.png', variant: 'sr=4&t=0.15', accept: 'image/png' }],
       retries: 2,
       backoffMs: 10,
+      pollMs: 100,
+      token: OPERATOR_TOKEN,
     });
-    expect(outcome).toMatchObject({ state: 'failed', status: 200, attempts: 3 });
-    expect(outcome?.state === 'failed' && outcome.reason).toMatch(/fallback/);
+    expect(outcome, edge?.log()).toMatchObject({ state: 'failed', status: 202, attempts: 1 });
+    expect(outcome?.state === 'failed' && outcome.reason).toMatch(/dead-letter/);
   }, 120_000);
 });
 

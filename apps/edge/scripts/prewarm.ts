@@ -1,17 +1,18 @@
 // `npm run prewarm -- --edge https://img.example.com --list catalogue.txt --variant preset=hq`
 //
-// Pre-warms a catalogue through the edge itself: one GET per (path, variant, Accept), so every entry
-// lands in R2 under exactly the key the edge computes (no second copy of the key logic), and the
-// first visitor gets a hit. Bounded concurrency; 429/5xx, network errors and fallback answers (which
-// the edge does not cache) are retried with backoff, honouring Retry-After; 4xx are final. Exit
-// status 0 when every entry is warm, 1 otherwise. docs/ARCHITECTURE.md ("Pre-warming a catalogue")
-// compares this with the queue route that writes R2 from the runners directly.
+// Pre-warms a catalogue through the edge's work queue: one `POST /_oftsr/prewarm` per (path, variant,
+// Accept), authenticated with the operator token (PURGE_TOKEN). The edge resolves the key exactly as
+// a GET with that query and Accept would (no second copy of the key logic) and produces the same
+// work message a miss past the edge's wait produces (src/work.ts); the queue's consumer upscales
+// and stores it. The CLI then polls `GET /_oftsr/work?key=…` until the output is stored (`warmed`),
+// the work failed for good (`failed`, with the edge's reason) or `--timeout` passes. Bounded
+// concurrency; 429/5xx and network errors are retried with backoff, honouring Retry-After; other
+// 4xx are final. Exit status 0 when every entry is warm, 1 otherwise.
 import { readFileSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { ErrorBody, HEADERS } from '@oftsr/shared';
-import { signUrl } from '../src/signing.ts';
+import { ErrorBody } from '@oftsr/shared';
 
 /** One URL the edge should have cached. */
 export interface PrewarmEntry {
@@ -35,9 +36,16 @@ export interface PrewarmOptions {
   retries?: number;
   /** First backoff in ms, doubled per retry and capped at 30 s (default 500). */
   backoffMs?: number;
-  /** Per-request time limit in ms (default 120 s: a cold miss on a busy pool takes a while). */
+  /** Time limit per entry, queueing and upscale included, ms (default 120 s: a busy pool takes a while). */
   timeoutMs?: number;
-  /** HMAC key when the edge requires signed URLs (`SIGNING_MODE=required`). */
+  /** The edge's operator token (`PURGE_TOKEN`), which guards the prewarm route. */
+  token: string;
+  /** How often a queued entry's state is polled, ms (default 500). */
+  pollMs?: number;
+  /**
+   * Unused: the prewarm route is authenticated by the operator token, so URLs need no signature.
+   * Accepted so that existing invocations keep working.
+   */
   signingKey?: string;
   signal?: AbortSignal;
   onOutcome?: (outcome: PrewarmOutcome, done: number, total: number) => void;
@@ -96,31 +104,68 @@ async function errorText(res: Response): Promise<string> {
   return body.success ? body.data.error.message : text.slice(0, 200);
 }
 
+/** The edge's answer to `POST /_oftsr/prewarm` and `GET /_oftsr/work`. */
+interface WorkAnswer {
+  state: 'hit' | 'queued' | 'pending' | 'done' | 'failed' | 'none';
+  key: string;
+  reason?: string;
+  contentType?: string;
+}
+
 async function warmOne(entry: PrewarmEntry, options: PrewarmOptions): Promise<PrewarmOutcome> {
   const base = options.edge.replace(/\/+$/, '');
-  const unsigned = `${base}${entry.path}?${entry.variant}`;
-  const url = options.signingKey === undefined ? unsigned : await signUrl(unsigned, options.signingKey);
   const retries = options.retries ?? 5;
+  const headers = { authorization: `Bearer ${options.token}`, 'content-type': 'application/json' };
+  const until = Date.now() + (options.timeoutMs ?? 120_000);
+  const signal = (): AbortSignal => {
+    const signals = [AbortSignal.timeout(Math.max(1, until - Date.now()))];
+    if (options.signal) signals.push(options.signal);
+    return AbortSignal.any(signals);
+  };
   let backoff = options.backoffMs ?? 500;
   let last: { status: number | null; reason: string } = { status: null, reason: 'not tried' };
   for (let attempt = 1; attempt <= retries + 1; attempt++) {
     let wait = backoff;
     try {
-      const signals = [AbortSignal.timeout(options.timeoutMs ?? 120_000)];
-      if (options.signal) signals.push(options.signal);
-      const res = await fetch(url, { headers: { accept: entry.accept }, signal: AbortSignal.any(signals) });
-      const cache = res.headers.get(HEADERS.cache);
-      if (res.ok && (cache === 'hit' || cache === 'miss')) {
-        // Drain the body: the edge stores the result while it streams it to us.
-        await res.arrayBuffer();
-        const state = cache === 'hit' ? 'hit' : 'warmed';
-        const contentType = res.headers.get('content-type') ?? '';
-        return { entry, state, status: res.status, attempts: attempt, contentType };
-      }
+      const res = await fetch(`${base}/_oftsr/prewarm`, {
+        method: 'POST',
+        headers,
+        body: JSON.stringify({ path: entry.path, query: entry.variant, accept: entry.accept }),
+        signal: signal(),
+      });
       if (res.ok) {
-        await res.body?.cancel();
-        const why = res.headers.get(HEADERS.fallbackReason) ?? 'unknown';
-        last = { status: res.status, reason: `edge served its fallback (${why}); nothing cached` };
+        const answer = (await res.json()) as WorkAnswer;
+        if (answer.state === 'hit') {
+          const contentType = answer.contentType ?? '';
+          return { entry, state: 'hit', status: res.status, attempts: attempt, contentType };
+        }
+        // queued or pending: the consumer is on it; poll until it is stored or failed.
+        for (;;) {
+          await delay(options.pollMs ?? 500, undefined, { signal: signal() });
+          const polled = await fetch(`${base}/_oftsr/work?key=${answer.key}`, { headers, signal: signal() });
+          if (!polled.ok) {
+            last = { status: polled.status, reason: await errorText(polled) };
+            break;
+          }
+          const state = (await polled.json()) as WorkAnswer;
+          if (state.state === 'done') {
+            const contentType = state.contentType ?? '';
+            return { entry, state: 'warmed', status: res.status, attempts: attempt, contentType };
+          }
+          if (state.state === 'failed') {
+            return {
+              entry,
+              state: 'failed',
+              status: res.status,
+              attempts: attempt,
+              reason: state.reason ?? 'failed',
+            };
+          }
+          if (state.state === 'none') {
+            last = { status: res.status, reason: 'the queued work ended without an output' };
+            break;
+          }
+        }
       } else if (RETRYABLE.has(res.status)) {
         last = { status: res.status, reason: await errorText(res) };
         wait = Math.max(wait, retryAfterMs(res) ?? 0);
@@ -136,6 +181,7 @@ async function warmOne(entry: PrewarmEntry, options: PrewarmOptions): Promise<Pr
     } catch (err) {
       if (options.signal?.aborted) throw options.signal.reason;
       last = { status: null, reason: err instanceof Error ? err.message : String(err) };
+      if (Date.now() >= until) break;
     }
     if (attempt <= retries) {
       // Rejects with the caller's own reason on abort, as every other abort path here does.
@@ -186,7 +232,9 @@ const USAGE = `usage: npm run prewarm -- --edge URL --list FILE [options]
                       (default: avif webp, what current browsers ask for)
   --concurrency N     requests in flight (default 4)
   --retries N         retries per entry on 429/5xx/fallback/network errors (default 5)
-  --signing-key KEY   sign URLs (SIGNING_MODE=required); or OFTSR_SIGNING_KEY
+  --token TOKEN       the edge's operator token (PURGE_TOKEN); or OFTSR_PURGE_TOKEN (required)
+  --timeout S         seconds per entry, queueing and upscale included (default 120)
+  --signing-key KEY   accepted for older invocations; unused (the route is authenticated by the token)
   --json              print the outcomes as JSON instead of a summary`;
 
 async function main(argv: string[]): Promise<number> {
@@ -200,6 +248,8 @@ async function main(argv: string[]): Promise<number> {
       concurrency: { type: 'string' },
       retries: { type: 'string' },
       'signing-key': { type: 'string' },
+      token: { type: 'string' },
+      timeout: { type: 'string' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -232,6 +282,11 @@ async function main(argv: string[]): Promise<number> {
     formats.map((f) => ACCEPT_PRESETS[f] ?? ''),
   );
   const signingKey = values['signing-key'] ?? process.env.OFTSR_SIGNING_KEY;
+  const token = values.token ?? process.env.OFTSR_PURGE_TOKEN ?? '';
+  if (token === '') {
+    console.error(`prewarm: --token (or OFTSR_PURGE_TOKEN) is required: the edge's PURGE_TOKEN\n\n${USAGE}`);
+    return 2;
+  }
   const controller = new AbortController();
   process.once('SIGINT', () => controller.abort(new Error('interrupted')));
   const started = performance.now();
@@ -241,6 +296,8 @@ async function main(argv: string[]): Promise<number> {
     concurrency: Math.max(1, count('concurrency', values.concurrency, 4)),
     retries: count('retries', values.retries, 5),
     ...(signingKey === undefined || signingKey === '' ? {} : { signingKey }),
+    token,
+    timeoutMs: count('timeout', values.timeout, 120) * 1000,
     signal: controller.signal,
     onOutcome: (o, done, total) => {
       if (!values.json) {

@@ -1,4 +1,4 @@
-import { DEFAULT_MAX_INPUT_PIXELS, OftsrError } from '@oftsr/shared';
+import { DEFAULT_MAX_INPUT_PIXELS, MAX_WAIT_MS, OftsrError } from '@oftsr/shared';
 import type { Bindings } from './bindings.ts';
 
 /** What an unsigned URL may do. */
@@ -30,6 +30,14 @@ export interface EdgeConfig {
   refusalTtlS: number;
   /** Time budget of one source fetch (headers and body), ms. */
   sourceTimeoutMs: number;
+  /**
+   * How long a miss waits for the runner before the edge answers the original and the upscale goes
+   * on through `WORK_QUEUE`, ms (`EDGE_WAIT_MS`; a URL's `wait` may ask for less or more, up to the
+   * runner timeout). Without a `WORK_QUEUE` binding a miss waits for the runner as long as it takes.
+   */
+  edgeWaitMs: number;
+  /** First retry delay of a failed background upscale, s; doubled per attempt (`WORK_RETRY_BASE_S`). */
+  workRetryBaseS: number;
   /** How long a source record stays fresh before a conditional request revalidates it, s. */
   sourceTtlS: number;
   signingMode: SigningMode;
@@ -50,6 +58,12 @@ function positiveInt(name: string, value: string | undefined, fallback: number, 
     throw configError(name, `must be an integer ≥ ${min} (got ${JSON.stringify(value)})`);
   }
   return Number(value);
+}
+
+function boundedInt(name: string, value: string | undefined, fallback: number, max: number): number {
+  const parsed = positiveInt(name, value, fallback, 0);
+  if (parsed > max) throw configError(name, `must be at most ${max} (got ${JSON.stringify(value)})`);
+  return parsed;
 }
 
 function oneOf<T extends string>(
@@ -167,8 +181,8 @@ const cache = new WeakMap<object, EdgeConfig>();
 /**
  * Reads and validates the configuration from the Worker's bindings (memoised per `env` object).
  * Defaults: 16 MiB / 4 MP sources, 3 redirects, 30 s runner timeout, AVIF up to 4 MP outputs,
- * fallback `serve` with a 60 s TTL, refusals remembered a day, 10 s source fetches, signing `off`,
- * no CORS.
+ * fallback `serve` with a 60 s TTL, refusals remembered a day, 10 s source fetches, a 5 s edge
+ * wait, 10 s first retry delay of background work, signing `off`, no CORS.
  *
  * @throws {OftsrError} `internal` (500) naming the misconfigured variable.
  */
@@ -199,6 +213,8 @@ export function readConfig(env: Bindings): EdgeConfig {
     refusalTtlS: positiveInt('REFUSAL_TTL_S', env.REFUSAL_TTL_S, 86_400),
     sourceTimeoutMs: positiveInt('SOURCE_TIMEOUT_MS', env.SOURCE_TIMEOUT_MS, 10_000),
     sourceTtlS: positiveInt('SOURCE_TTL_S', env.SOURCE_TTL_S, 300, 0),
+    edgeWaitMs: boundedInt('EDGE_WAIT_MS', env.EDGE_WAIT_MS, 5_000, MAX_WAIT_MS),
+    workRetryBaseS: boundedInt('WORK_RETRY_BASE_S', env.WORK_RETRY_BASE_S, 10, 3_600),
     signingMode: oneOf('SIGNING_MODE', env.SIGNING_MODE, ['off', 'presets', 'required'], 'off'),
     signingKeys: (env.SIGNING_KEYS ?? '')
       .split(',')

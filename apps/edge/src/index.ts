@@ -7,13 +7,16 @@ import { signature, type SignatureVariables } from './middleware/signature.ts';
 import { health } from './routes/health.ts';
 import { image } from './routes/image.ts';
 import { purge } from './routes/purge.ts';
+import { work } from './routes/work.ts';
+import { queue } from './consumer.ts';
 
-/** The edge Worker: composition only (middleware, routes, one error handler). */
+/** The edge Worker: composition only (middleware, routes, one error handler, the queue consumer). */
 const app = new Hono<{ Bindings: Bindings; Variables: RequestIdVariables & SignatureVariables }>();
 
 app.use(requestId());
 app.route('/', health);
 app.route('/', purge);
+app.route('/', work);
 // After health: a misconfigured CORS list must not take the health routes down with it.
 app.use(cors());
 app.on(['GET', 'HEAD'], '/*', signature());
@@ -42,4 +45,5 @@ app.onError((err, c) => {
   return c.json(toErrorBody(err), status as 400, { 'cache-control': 'no-store' });
 });
 
-export default app;
+/** The Worker: HTTP through the app, the work queue (and its dead letters) through the consumer. */
+export default { fetch: app.fetch, queue } satisfies ExportedHandler<Bindings>;

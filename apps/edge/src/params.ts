@@ -4,6 +4,7 @@ import {
   ONERROR_PARAM,
   PARAM_NAMES,
   parseParamsFromQuery,
+  WAIT_PARAM,
   type RequestParams,
 } from '@oftsr/shared';
 import type { EdgeConfig } from './config.ts';
@@ -12,12 +13,13 @@ import { EXP_PARAM, SIG_PARAM } from './signing.ts';
 /** Query key naming a preset from the `PRESETS` var. */
 export const PRESET_PARAM = 'preset';
 
-/** Every query key this edge reads: the request schema's, `preset`, `onerror`, `metadata` and the signature's. */
+/** Every query key this edge reads: the request schema's, `preset`, `onerror`, `metadata`, `wait` and the signature's. */
 export const KNOWN_QUERY_KEYS: readonly string[] = [
   ...PARAM_NAMES,
   PRESET_PARAM,
   ONERROR_PARAM,
   METADATA_PARAM,
+  WAIT_PARAM,
   SIG_PARAM,
   EXP_PARAM,
 ];

@@ -376,3 +376,34 @@ export function parseMetadata(query: QueryLike): 'none' {
   }
   throw badParam(METADATA_PARAM, `metadata must be none (got ${JSON.stringify(values.join(','))})`, 'none');
 }
+
+/**
+ * `wait`, an edge-only query key like `onerror` (how long the edge waits for the upscale, not what
+ * the image is: never in the cache key, never sent to the runner): milliseconds, 0 to
+ * {@link MAX_WAIT_MS}. Past it the edge answers the original and finishes the upscale in the
+ * background. `wait=0` answers at once.
+ */
+export const WAIT_PARAM = 'wait';
+
+/** The longest `wait` a URL may ask for, ms (the edge also caps it at its runner timeout). */
+export const MAX_WAIT_MS = 60_000;
+
+/**
+ * The URL's `wait`, if given.
+ *
+ * @throws {OftsrError} `bad_param` (400) for anything but an integer in [0, {@link MAX_WAIT_MS}], or a repeated key.
+ */
+export function parseWait(query: QueryLike): number | undefined {
+  const values = query.getAll(WAIT_PARAM);
+  if (values.length === 0) return undefined;
+  const allowed = `an integer number of milliseconds in [0, ${MAX_WAIT_MS}]`;
+  const value = values[0] ?? '';
+  if (values.length > 1 || !/^[0-9]{1,5}$/.test(value) || Number(value) > MAX_WAIT_MS) {
+    throw badParam(
+      WAIT_PARAM,
+      `${WAIT_PARAM} must be ${allowed} (got ${JSON.stringify(values.join(','))})`,
+      allowed,
+    );
+  }
+  return Number(value);
+}

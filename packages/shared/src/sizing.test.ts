@@ -4,6 +4,8 @@ import {
   canonicalizeParams,
   parseMetadata,
   parseOnError,
+  parseWait,
+  MAX_WAIT_MS,
   parseParamsFromQuery,
   resolveOutputSize,
 } from './schemas.ts';
@@ -98,5 +100,26 @@ describe('metadata', () => {
       /metadata=keep is not supported/,
     );
     expect(() => parseMetadata(new URLSearchParams('metadata=copyright'))).toThrow(/metadata must be none/);
+  });
+});
+
+describe('wait (edge-only)', () => {
+  it('is an integer of ms in [0, MAX_WAIT_MS], absent by default, never part of the params', () => {
+    expect(parseWait(new URLSearchParams(''))).toBeUndefined();
+    expect(parseWait(new URLSearchParams('wait=0'))).toBe(0);
+    expect(parseWait(new URLSearchParams(`wait=${MAX_WAIT_MS}`))).toBe(MAX_WAIT_MS);
+    for (const bad of [
+      'wait=-1',
+      'wait=1.5',
+      'wait=',
+      'wait=abc',
+      `wait=${MAX_WAIT_MS + 1}`,
+      'wait=1&wait=2',
+    ]) {
+      expect(() => parseWait(new URLSearchParams(bad)), bad).toThrow(
+        expect.objectContaining({ status: 400, field: 'wait' }),
+      );
+    }
+    expect(canonicalizeParams(q('sr=4&wait=100'))).toBe(canonicalizeParams(q('sr=4')));
   });
 });

@@ -1,9 +1,11 @@
 import {
   cacheKey,
   HEADERS,
+  canonicalizeParams,
   OftsrError,
   parseMetadata,
   parseOnError,
+  parseWait,
   resolveOutputSize,
   toErrorBody,
   type OnErrorMode,
@@ -44,6 +46,7 @@ import {
   type SourceImage,
   type SourceLocation,
 } from '../source.ts';
+import { claimWork, enqueueWork, releaseWork, workState } from '../work.ts';
 
 /** Why a fallback served the original: a runner failure, or `animated` (see {@link serveFallback}). */
 export type FallbackReason = OftsrError | 'animated';
@@ -140,6 +143,24 @@ function serveFallback(
   return new Response(source.bytes, { headers });
 }
 
+/**
+ * The original image while its upscale goes on in the background (the edge's wait passed, or the
+ * work is in flight elsewhere): `X-Oftsr-Cache: pending`, `Cache-Control: no-store`, so the next
+ * view asks again and gets the upscaled image once it is stored. A 302 to the original under the
+ * same rules as {@link serveFallback}.
+ */
+function servePending(source: SourceImage, config: EdgeConfig, onerror: OnErrorMode | undefined): Response {
+  const headers = new Headers({ 'cache-control': 'no-store', [HEADERS.cache]: 'pending' });
+  const redirect = onerror === undefined ? config.fallbackMode === 'redirect' : onerror === 'redirect';
+  if (redirect && source.originUrl !== undefined) {
+    headers.set('location', source.originUrl.href);
+    return new Response(null, { status: 302, headers });
+  }
+  headers.set('content-type', source.contentType);
+  headers.set('content-length', String(source.bytes.length));
+  return new Response(source.bytes, { headers });
+}
+
 interface Miss {
   request: Request;
   env: Bindings;
@@ -154,6 +175,8 @@ interface Miss {
   vary: boolean;
   requestId: string;
   onerror: OnErrorMode | undefined;
+  /** Aborts the runner call (the edge's wait passed and the work went to the queue). */
+  signal?: AbortSignal;
 }
 
 /** The source's current version: its record while fresh, else revalidated against the origin. */
@@ -229,9 +252,10 @@ async function produce(m: Miss, settle: (stored: boolean) => void): Promise<Resp
   const format = outputFormat(m.params.format, source.format, outputPixels, m.config.avifMaxOutputPixels);
   let image;
   try {
-    image = await callRunner(m.env, m.config, source, m.params, format, m.requestId);
+    image = await callRunner(m.env, m.config, source, m.params, format, m.requestId, m.signal);
   } catch (err) {
     settle(false);
+    if (m.signal?.aborted === true) throw err; // handed to the queue: nobody reads this answer
     const reason =
       err instanceof OftsrError ? err : new OftsrError('upstream', 'runner failed', { cause: err });
     console.warn(
@@ -279,10 +303,81 @@ async function produce(m: Miss, settle: (stored: boolean) => void): Promise<Resp
   return new Response(toClient, { headers });
 }
 
+/** One image request, resolved down to its cache key (shared by the image and prewarm routes). */
+export interface ImageRequest {
+  config: EdgeConfig;
+  params: RequestParams;
+  location: SourceLocation;
+  /** The source's current record, and its bytes when resolving fetched them. */
+  record: SourceRecord;
+  source?: SourceImage;
+  key: string;
+  vary: boolean;
+  onerror: OnErrorMode | undefined;
+  /** The URL's `wait`, if given (validated). */
+  wait: number | undefined;
+}
+
+/**
+ * Params (signature mode, presets, the shared schema: 400), path, `Accept`, the source's current
+ * version (record, or a conditional fetch after `SOURCE_TTL_S`) and the cache key.
+ */
+export async function resolveImageRequest(
+  env: Bindings,
+  url: URL,
+  accept: string | null,
+  signed: boolean,
+  requestId: string,
+): Promise<ImageRequest> {
+  const config = readConfig(env);
+  const requested = resolveParams(url.searchParams, signed, config);
+  const onerror = parseOnError(url.searchParams);
+  parseMetadata(url.searchParams); // 400 for metadata=keep: outputs carry none
+  const wait = parseWait(url.searchParams);
+  const location = locateSource(url.pathname, config, env);
+  const keyFormat = negotiateFormat(requested.format, accept);
+  const params: RequestParams = { ...requested, format: keyFormat };
+  const { record, source } = await currentSource(env, config, location, requestId);
+  const key = await cacheKey({
+    params,
+    source: identityOf(location, record.validator),
+    modelVersion: config.modelVersion,
+  });
+  return {
+    config,
+    params,
+    location,
+    record,
+    ...(source === undefined ? {} : { source }),
+    key,
+    vary: requested.format === 'auto',
+    onerror,
+    wait,
+  };
+}
+
+/** The work message's request for a resolved image request. */
+export function workRequestOf(
+  r: ImageRequest,
+  path: string,
+  requestId: string,
+): Parameters<typeof enqueueWork>[2] {
+  return {
+    key: r.key,
+    path,
+    params: canonicalizeParams(r.params),
+    modelVersion: r.config.modelVersion,
+    validator: r.record.validator,
+    source: identityOf(r.location, r.record.validator),
+    requestId,
+  };
+}
+
 /**
  * `GET /<path>?sr=4&t=0.7`: the CDN image route. Order: signature (middleware, 403) → params
  * (shared schema, 400) → path → `Accept` → source version (record, or a conditional fetch after
- * `SOURCE_TTL_S`) → cache key → Cache API → R2 → coalesced runner call.
+ * `SOURCE_TTL_S`) → cache key → Cache API → R2 → runner call: coalesced in the isolate and, with a
+ * `WORK_QUEUE`, claimed across isolates and bounded by the edge's wait (see {@link missWithDeadline}).
  */
 export const image = new Hono<Env>().get('/*', async (c) => {
   const url = new URL(c.req.url);
@@ -292,21 +387,19 @@ export const image = new Hono<Env>().get('/*', async (c) => {
   return res;
 });
 
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, Math.max(0, ms)));
+
+/** Claims in progress in this isolate, so that its followers look only once the leader knows. */
+const claiming = new Map<string, Promise<unknown>>();
+
+/** How often a request that does not hold the work looks for its output in R2, ms. */
+const POLL_MS = 200;
+
 async function serveImage(c: Context<Env>, url: URL): Promise<Response> {
-  const config = readConfig(c.env);
-  const requested = resolveParams(url.searchParams, c.get('signed'), config);
-  const onerror = parseOnError(url.searchParams);
-  parseMetadata(url.searchParams); // 400 for metadata=keep: outputs carry none
-  const location = locateSource(url.pathname, config, c.env);
-  const keyFormat = negotiateFormat(requested.format, c.req.header('accept') ?? null);
-  const params: RequestParams = { ...requested, format: keyFormat };
-  const vary = requested.format === 'auto';
-  const { record, source } = await currentSource(c.env, config, location, c.get('requestId'));
-  const key = await cacheKey({
-    params,
-    source: identityOf(location, record.validator),
-    modelVersion: config.modelVersion,
-  });
+  const started = Date.now();
+  const requestId = c.get('requestId');
+  const r = await resolveImageRequest(c.env, url, c.req.header('accept') ?? null, c.get('signed'), requestId);
+  const { config, params, location, source, key, vary, onerror } = r;
   const ctx = c.executionCtx;
 
   const cached = await readCached(c.env, ctx, key);
@@ -314,7 +407,6 @@ async function serveImage(c: Context<Env>, url: URL): Promise<Response> {
   const refused = await readRefusal(key);
   if (refused !== undefined) return new Response(refused.body, refused);
 
-  const joined = joinInflight(key);
   const miss: Miss = {
     request: c.req.raw,
     env: c.env,
@@ -322,27 +414,28 @@ async function serveImage(c: Context<Env>, url: URL): Promise<Response> {
     config,
     params,
     location,
-    validator: record.validator,
+    validator: r.record.validator,
     ...(source === undefined ? {} : { source }),
     key,
     vary,
-    requestId: c.get('requestId'),
+    requestId,
     onerror,
   };
+  if (c.env.WORK_QUEUE !== undefined) {
+    // A wait as long as the runner's own budget is no deadline: the runner's timeout decides.
+    const wait = r.wait ?? config.edgeWaitMs;
+    const until = wait < config.runnerTimeoutMs ? started + wait : undefined;
+    return missWithDeadline(miss, until, workRequestOf(r, url.pathname, requestId));
+  }
+
+  const joined = joinInflight(key);
   if ('wait' in joined) {
     // Bounded: a follower never waits longer than the leader's own runner budget (plus slack).
     const patience = new Promise<boolean>((r) => setTimeout(() => r(false), config.runnerTimeoutMs + 5_000));
     const stored = await Promise.race([joined.wait, patience]);
     const image = stored ? await readR2(c.env, key) : undefined;
     if (image !== undefined) return serveCached(c.req.raw, image, key, vary, 'hit');
-    // The leader failed: serve the original rather than hitting a failing runner again (with the
-    // leader's answer where the source alone decides it: animated, or a box past ×4).
-    const original = source ?? (await fetchSourceBytes(location, config, c.env));
-    if (isAnimated(original.bytes, original.format)) {
-      return serveFallback(original, config, 'animated', onerror);
-    }
-    resolveOutputSize(params, original.width, original.height);
-    return serveFallback(original, config, new OftsrError('upstream', 'coalesced leader failed'), onerror);
+    return followerFallback(miss);
   }
   try {
     return await produce(miss, (stored) => joined.lead.settle(stored));
@@ -350,4 +443,132 @@ async function serveImage(c: Context<Env>, url: URL): Promise<Response> {
     joined.lead.settle(false);
     throw err;
   }
+}
+
+/**
+ * The leader failed: serve the original rather than hitting a failing runner again (with the
+ * leader's answer where the source alone decides it: animated, or a box past ×4).
+ */
+async function followerFallback(m: Miss): Promise<Response> {
+  const original = m.source ?? (await fetchSourceBytes(m.location, m.config, m.env));
+  if (isAnimated(original.bytes, original.format)) {
+    return serveFallback(original, m.config, 'animated', m.onerror);
+  }
+  resolveOutputSize(m.params, original.width, original.height);
+  return serveFallback(original, m.config, new OftsrError('upstream', 'coalesced leader failed'), m.onerror);
+}
+
+/**
+ * A miss with the edge's deadline (`until`, ms since the epoch). The first request for the key, in
+ * any isolate, claims it (R2 marker, work.ts) and calls the runner; an answer before the deadline
+ * is served and stored as a plain miss. At the deadline the runner call is abandoned, the work goes
+ * to the queue (same key), and the original is answered as `pending`. A request that does not hold
+ * the claim makes no runner call: it looks for the output in R2 until its own deadline, then
+ * answers `pending` too (or the fallback when the holder gave up without storing anything).
+ */
+async function missWithDeadline(
+  m: Miss,
+  until: number | undefined,
+  work: Parameters<typeof enqueueWork>[2],
+): Promise<Response> {
+  const joined = joinInflight(m.key);
+  if ('wait' in joined) {
+    await claiming.get(m.key); // the isolate's leader has claimed (or not) before we look
+    return awaitOther(m, until);
+  }
+  const claim = claimWork(m.env, m.key, m.config.runnerTimeoutMs + 30_000);
+  claiming.set(
+    m.key,
+    claim.catch(() => false),
+  );
+  let claimed: boolean;
+  try {
+    claimed = await claim;
+  } finally {
+    claiming.delete(m.key);
+  }
+  if (!claimed) {
+    joined.lead.settle(false);
+    return awaitOther(m, until);
+  }
+  const done = await readR2(m.env, m.key); // stored between our cache lookup and the claim
+  if (done !== undefined) {
+    joined.lead.settle(true);
+    m.ctx.waitUntil(releaseWork(m.env, m.key));
+    return serveCached(m.request, done, m.key, m.vary, 'hit');
+  }
+  let handedOff = false;
+  const settle = (stored: boolean): void => {
+    joined.lead.settle(stored);
+    if (!handedOff) {
+      m.ctx.waitUntil(releaseWork(m.env, m.key).catch((e: unknown) => console.warn('release', e)));
+    }
+  };
+  let source: SourceImage;
+  try {
+    source = m.source ?? (await fetchSourceBytes(m.location, m.config, m.env));
+    resolveOutputSize(m.params, source.width, source.height); // 400 for a box past ×4, before any work
+  } catch (err) {
+    settle(false);
+    throw err;
+  }
+  const handOff = async (): Promise<Response> => {
+    handedOff = true;
+    try {
+      await enqueueWork(m.env, m.config, work);
+      console.log(JSON.stringify({ event: 'work_queued', requestId: m.requestId, key: m.key }));
+    } catch (err) {
+      console.warn(
+        JSON.stringify({ event: 'work_queue_failed', requestId: m.requestId, error: String(err) }),
+      );
+    }
+    return servePending(source, m.config, m.onerror);
+  };
+  if (until !== undefined && Date.now() >= until) {
+    // No time left (e.g. `wait=0`): straight to the queue, no runner call here.
+    joined.lead.settle(false);
+    if (isAnimated(source.bytes, source.format)) {
+      m.ctx.waitUntil(releaseWork(m.env, m.key));
+      return serveFallback(source, m.config, 'animated', m.onerror);
+    }
+    return handOff();
+  }
+  const controller = new AbortController();
+  const produced = produce({ ...m, source, signal: controller.signal }, settle).catch((err: unknown) => {
+    settle(false);
+    if (handedOff) return 'late' as const;
+    throw err;
+  });
+  let timer: ReturnType<typeof setTimeout> | null = null;
+  const late = new Promise<'late'>((r) => {
+    if (until !== undefined) timer = setTimeout(() => r('late'), Math.max(0, until - Date.now()));
+  });
+  const first = await Promise.race([produced, late]);
+  clearTimeout(timer);
+  produced.catch(() => {}); // a failure after the race is settled has no reader
+  if (first !== 'late') return first;
+  handedOff = true;
+  controller.abort(new OftsrError('timeout', 'the edge wait passed; the upscale went to the work queue'));
+  return handOff();
+}
+
+/** Another request (here or elsewhere) holds the key's work: its output from R2 by `until`, else `pending`. */
+async function awaitOther(m: Miss, deadline: number | undefined): Promise<Response> {
+  // Without a deadline: no longer than the holder's own runner budget (plus slack).
+  const until = deadline ?? Date.now() + m.config.runnerTimeoutMs + 5_000;
+  for (;;) {
+    const state = await workState(m.env, m.key);
+    if (state.state === 'done') {
+      const image = await readR2(m.env, m.key);
+      if (image !== undefined) return serveCached(m.request, image, m.key, m.vary, 'hit');
+    }
+    if (state.state !== 'pending') return followerFallback(m);
+    if (Date.now() >= until) break;
+    await sleep(Math.min(POLL_MS, until - Date.now()));
+  }
+  const original = m.source ?? (await fetchSourceBytes(m.location, m.config, m.env));
+  if (isAnimated(original.bytes, original.format))
+    return serveFallback(original, m.config, 'animated', m.onerror);
+  resolveOutputSize(m.params, original.width, original.height);
+  return servePending(original, m.config, m.onerror);
 }

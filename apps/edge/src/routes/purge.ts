@@ -2,20 +2,12 @@ import { OftsrError } from '@oftsr/shared';
 import { Hono } from 'hono';
 import type { Bindings } from '../bindings.ts';
 import { readConfig } from '../config.ts';
+import { requireOperator } from '../middleware/operator.ts';
 import { purgeRecord } from '../freshness.ts';
 import { locateSource } from '../source.ts';
 
 /** The purge route's path (outside any source path a CDN URL would use). */
 export const PURGE_PATH = '/_oftsr/purge';
-
-async function digest(text: string): Promise<ArrayBuffer> {
-  return crypto.subtle.digest('SHA-256', new TextEncoder().encode(text));
-}
-
-/** Constant-time comparison of two secrets (hashed first, so lengths do not leak either). */
-async function sameSecret(a: string, b: string): Promise<boolean> {
-  return crypto.subtle.timingSafeEqual(await digest(a), await digest(b));
-}
 
 /**
  * `POST /_oftsr/purge?path=/photos/cat.jpg` with `Authorization: Bearer PURGE_TOKEN`: drops the
@@ -24,13 +16,7 @@ async function sameSecret(a: string, b: string): Promise<boolean> {
  * unset, 401 with a wrong token, 400 for a bad path.
  */
 export const purge = new Hono<{ Bindings: Bindings }>().post(PURGE_PATH, async (c) => {
-  const token = c.env.PURGE_TOKEN ?? '';
-  if (token === '') throw new OftsrError('not_found', 'purge is off (PURGE_TOKEN is not set)');
-  if (!(await sameSecret(c.req.header('authorization') ?? '', `Bearer ${token}`))) {
-    throw new OftsrError('unauthorized', 'purge needs Authorization: Bearer PURGE_TOKEN', {
-      field: 'authorization',
-    });
-  }
+  await requireOperator(c.env, c.req.header('authorization'), 'purge');
   const path = c.req.query('path');
   if (path === undefined || !path.startsWith('/')) {
     throw new OftsrError('bad_param', 'give the source path to purge as ?path=/…', { field: 'path' });
