@@ -1,6 +1,6 @@
 /**
  * Benchmarks the edge Worker under `wrangler dev --local` on 127.0.0.1, with the real runner
- * (CPU) and a local origin (scripts/stack.ts):
+ * (CPU) and a local origin (the harness, @oftsr/devkit):
  * - cache hits: sequential latency p50/p95 (one client), then a bounded autocannon load
  *   (fixed connections, fixed duration) for requests/s and latency percentiles;
  * - misses: for fresh seeds, the runner called directly vs. the same request through the edge,
@@ -17,6 +17,7 @@ import autocannon from 'autocannon';
 import { format, resolveConfig } from 'prettier';
 import {
   cleanup,
+  CPU_RUNNER_ENV,
   freePort,
   MODEL_VERSION,
   ROOT,
@@ -24,7 +25,7 @@ import {
   startOrigin,
   startRunner,
   stop,
-} from '../../scripts/stack.ts';
+} from '@oftsr/devkit';
 import { machineInfo, percentile, round } from '../stats.ts';
 
 const OUT_DIR = fileURLToPath(new URL('./', import.meta.url));
@@ -46,7 +47,7 @@ const loadBefore = loadavg()[0] ?? 0;
 const origin = await startOrigin(join(ROOT, 'samples'));
 const runnerPort = await freePort();
 const [runner, edge] = await Promise.all([
-  startRunner(runnerPort, { OFTSR_THREADS: '0' }),
+  startRunner({ port: runnerPort, env: { ...CPU_RUNNER_ENV, OFTSR_THREADS: '0' } }),
   startEdge({ originUrl: origin.url, runnerUrl: `http://127.0.0.1:${runnerPort}` }),
 ]);
 

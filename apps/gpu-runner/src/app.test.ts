@@ -12,7 +12,7 @@ import type { Runtime } from './runtime.ts';
 import { encodePng, patternImage, pngBomb } from './testing/fixtures.ts';
 import { startMoto } from './testing/moto.ts';
 import type { MotoServer } from './testing/moto.ts';
-import { freePort, waitFor } from './testing/net.ts';
+import { freePort, waitFor } from '@oftsr/devkit';
 import { TEST_HMAC_SECRET, TEST_TOKEN, startRuntime } from './testing/runtime.ts';
 
 const BUCKET = 'oftsr-app-test';

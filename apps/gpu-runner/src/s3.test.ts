@@ -6,7 +6,7 @@ import { OftsrError } from '@oftsr/shared';
 import { ObjectStore, StorageError, createS3Client } from './s3.ts';
 import { startMoto } from './testing/moto.ts';
 import type { MotoServer } from './testing/moto.ts';
-import { freePort, startProxy } from './testing/net.ts';
+import { freePort, startProxy } from '@oftsr/devkit';
 
 const MiB = 1024 * 1024;
 const BUCKET = 'oftsr-s3-test';

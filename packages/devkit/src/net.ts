@@ -1,21 +1,21 @@
 /**
- * Loopback helpers for tests: a free port, polling, and a TCP proxy that can stall or cut a
- * connection mid-transfer (to kill a write half-way through, or make S3 vanish).
+ * Loopback networking for the harness: free ports (get-port), polling, and a TCP proxy that can
+ * stall or cut a connection mid-transfer (to kill a write half-way through, or make S3 vanish).
  */
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import type { Server, Socket } from 'node:net';
+import getPort from 'get-port';
+import type { Child } from './processes.ts';
 
-/** A port that was free a moment ago on 127.0.0.1. */
+/** A port that was free a moment ago on 127.0.0.1 (get-port also never hands out one twice in a row). */
 export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
+  return getPort({ host: '127.0.0.1' });
+}
+
+/** `preferred` when it is free on 127.0.0.1, else any free port. */
+export function portOr(preferred: number | undefined): Promise<number> {
+  if (preferred === undefined || preferred === 0) return freePort();
+  return getPort({ host: '127.0.0.1', port: preferred });
 }
 
 /** Polls `check` until it returns true, or throws after `timeoutMs`. */
@@ -29,6 +29,28 @@ export async function waitFor(
     if (await check()) return;
     if (Date.now() > until) throw new Error(`condition not met within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+/** Polls `url` until it answers `status` (or `timeoutMs` passes, or `child` dies). */
+export async function waitForUrl(url: string, timeoutMs: number, child?: Child, status = 200): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const proc = child?.proc;
+    if (proc !== undefined && (proc.exitCode !== null || proc.signalCode !== null)) {
+      throw new Error(
+        `process exited (${proc.exitCode ?? proc.signalCode}) before ${url} was ready:\n${child?.log() ?? ''}`,
+      );
+    }
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(2_000) });
+      await res.arrayBuffer();
+      if (res.status === status) return;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${url}:\n${child?.log() ?? ''}`);
+    await new Promise((r) => setTimeout(r, 250));
   }
 }
 
@@ -46,7 +68,6 @@ export interface TcpProxy {
 
 /** Starts a proxy to 127.0.0.1:`targetPort`. */
 export async function startProxy(targetPort: number): Promise<TcpProxy> {
-  const { connect } = await import('node:net');
   let forwarded = 0;
   let limit = Infinity;
   let refusing = false;
