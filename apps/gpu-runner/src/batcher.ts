@@ -4,7 +4,10 @@
  * fill. Tiles whose signal aborts (deadline passed, client gone) while queued are dropped before
  * they cost any inference. Knows nothing of HTTP or metrics libraries: it reports through `onBatch`.
  */
-import type { RunBatch, TileExecutor, TileInput } from './pipeline.ts';
+import type { TileExecutor, TileInput } from '@oftsr/shared';
+
+/** Runs equal-shaped tiles in one model call; outputs in input order, each `3 × s·h × s·w`. */
+export type RunBatch = (tiles: readonly TileInput[]) => Promise<Float32Array[]>;
 
 /** Options of {@link MicroBatcher}. */
 export interface BatcherOptions {

@@ -30,9 +30,6 @@ export type { TileExecutor, TileInput, TilingOptions };
  */
 export const RUNNER_NOISE_CACHE = new NoiseCache({ maxBytes: 256 * 2 ** 20 });
 
-/** Runs equal-shaped tiles in one model call; outputs in input order, each `3 × s·h × s·w`. */
-export type RunBatch = (tiles: readonly TileInput[]) => Promise<Float32Array[]>;
-
 /**
  * Stacks equal-shaped tiles into `[N, 3, h, w]`, runs the session once and splits the output.
  *
