@@ -5,7 +5,7 @@
  */
 import { HeadObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Job } from './jobs.ts';
+import type { Job } from './jobs/job-service.ts';
 import { startMoto } from './testing/moto.ts';
 import type { MotoServer } from './testing/moto.ts';
 import { startProxy, startRunner, waitFor } from '@oftsr/devkit';

@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { deflateSync } from 'node:zlib';
-import { defaultModelPath, modelPaths } from '../session.ts';
+import { defaultModelPath, modelPaths } from '../inference/onnx-session.ts';
 
 export { patternImage, patternPixels, writePattern } from '@oftsr/devkit';
 

@@ -4,8 +4,8 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OftsrError } from '@oftsr/shared';
 import { ObjectStore, StorageError, createS3Client } from './s3.ts';
-import { startMoto } from './testing/moto.ts';
-import type { MotoServer } from './testing/moto.ts';
+import { startMoto } from '../testing/moto.ts';
+import type { MotoServer } from '../testing/moto.ts';
 import { freePort, startProxy } from '@oftsr/devkit';
 
 const MiB = 1024 * 1024;

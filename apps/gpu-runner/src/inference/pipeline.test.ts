@@ -3,10 +3,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OftsrError, pixelsToTensor } from '@oftsr/shared';
 import { planUpscale, upscaleTensor } from './pipeline.ts';
-import { DEFAULT_MODEL_DIR, loadModel } from './session.ts';
-import type { LoadedModel } from './session.ts';
-import { patternPixels, realModelPresent, tempDir } from './testing/fixtures.ts';
-import { writeTinyModel } from './testing/tiny-model.ts';
+import { DEFAULT_MODEL_DIR, loadModel } from './onnx-session.ts';
+import type { LoadedModel } from './onnx-session.ts';
+import { patternPixels, realModelPresent, tempDir } from '../testing/fixtures.ts';
+import { writeTinyModel } from '../testing/tiny-model.ts';
 
 function pattern(width: number, height: number): Float32Array {
   return pixelsToTensor(patternPixels(width, height), width, height, 3, 8).rgb;

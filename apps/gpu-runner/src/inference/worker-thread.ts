@@ -6,7 +6,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { runTileBatch } from './pipeline.ts';
 import type { TileInput } from './pipeline.ts';
-import { loadModel, warmUp } from './session.ts';
+import { loadModel, warmUp } from './onnx-session.ts';
 import type { WorkerInit, WorkerReply, WorkerRequest } from './worker-session.ts';
 
 const port = parentPort;

@@ -1,6 +1,6 @@
 import type { MiddlewareHandler } from 'hono';
-import { checkAuth } from '../auth.ts';
-import type { AuthSettings } from '../auth.ts';
+import { checkAuth } from '../request-signing.ts';
+import type { AuthSettings } from '../request-signing.ts';
 
 /**
  * Requires a bearer token or an HMAC signature (see auth.ts) on every request it is mounted on.

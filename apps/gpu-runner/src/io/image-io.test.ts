@@ -5,7 +5,7 @@ import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
 import { OftsrError } from '@oftsr/shared';
 import { DEFAULT_MAX_INPUT_PIXELS, decodeImage, encodeImage, probeImage, resolveFormat } from './image-io.ts';
-import { patternPixels, tempDir } from './testing/fixtures.ts';
+import { patternPixels, tempDir } from '../testing/fixtures.ts';
 
 const { dir, cleanup } = tempDir();
 afterAll(cleanup);

@@ -6,14 +6,14 @@ import { GetObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorBody, priceUpscale } from '@oftsr/shared';
-import { signRequest } from './auth.ts';
-import type { Job } from './jobs.ts';
-import type { Runtime } from './runtime.ts';
-import { encodePng, patternImage, pngBomb } from './testing/fixtures.ts';
-import { startMoto } from './testing/moto.ts';
-import type { MotoServer } from './testing/moto.ts';
+import { signRequest } from './request-signing.ts';
+import type { Job } from '../jobs/job-service.ts';
+import type { Runtime } from '../runtime.ts';
+import { encodePng, patternImage, pngBomb } from '../testing/fixtures.ts';
+import { startMoto } from '../testing/moto.ts';
+import type { MotoServer } from '../testing/moto.ts';
 import { freePort, waitFor } from '@oftsr/devkit';
-import { TEST_HMAC_SECRET, TEST_TOKEN, startRuntime } from './testing/runtime.ts';
+import { TEST_HMAC_SECRET, TEST_TOKEN, startRuntime } from '../testing/runtime.ts';
 
 const BUCKET = 'oftsr-app-test';
 const AUTH = { authorization: `Bearer ${TEST_TOKEN}` };

@@ -1,5 +1,5 @@
 import type { MiddlewareHandler } from 'hono';
-import type { RunnerMetrics } from '../metrics.ts';
+import type { RunnerMetrics } from '../../metrics.ts';
 
 const ROUTES: readonly [RegExp, string][] = [
   [/^\/v1\/upscale$/, '/v1/upscale'],

@@ -4,8 +4,8 @@
  */
 import { pixelsToTensor, resizeBicubic, resolveOutputSize, tensorToPixels } from '@oftsr/shared';
 import type { RequestParams } from '@oftsr/shared';
-import { encodeImage, resolveFormat } from './image-io.ts';
-import type { DecodedImage, EncodedFormat } from './image-io.ts';
+import { encodeImage, resolveFormat } from '../io/image-io.ts';
+import type { DecodedImage, EncodedFormat } from '../io/image-io.ts';
 import { upscaleTensor } from './pipeline.ts';
 import type { PipelineModel, TileExecutor, TilingOptions } from './pipeline.ts';
 

@@ -2,7 +2,7 @@ import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { tempPathFor, writeFileAtomic } from './atomic-write.ts';
-import { tempDir } from './testing/fixtures.ts';
+import { tempDir } from '../testing/fixtures.ts';
 
 const { dir, cleanup } = tempDir();
 afterAll(cleanup);

@@ -1,11 +1,11 @@
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseParamsFromJson, resizeBicubic } from '@oftsr/shared';
-import { decodeImage } from './image-io.ts';
-import { loadModel } from './session.ts';
-import type { LoadedModel } from './session.ts';
-import { encodePng, patternPixels, tempDir } from './testing/fixtures.ts';
-import { writeTinyModel } from './testing/tiny-model.ts';
+import { decodeImage } from '../io/image-io.ts';
+import { loadModel } from './onnx-session.ts';
+import type { LoadedModel } from './onnx-session.ts';
+import { encodePng, patternPixels, tempDir } from '../testing/fixtures.ts';
+import { writeTinyModel } from '../testing/tiny-model.ts';
 import { upscaleImage } from './upscale-image.ts';
 
 const { dir, cleanup } = tempDir();

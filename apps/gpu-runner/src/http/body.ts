@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { OftsrError } from '@oftsr/shared';
-import { AUTH_HEADERS } from './auth.ts';
+import { AUTH_HEADERS } from './request-signing.ts';
 
 function tooLarge(size: string, maxBytes: number): OftsrError {
   return new OftsrError(

@@ -35,10 +35,10 @@ export const DEFAULT_MODEL_NAME = 'oftsr-student-x4';
  * from anywhere; in an installed package (scripts/build-cli.ts), the `models/` the package ships.
  */
 export const DEFAULT_MODEL_DIR =
-  [new URL('../../../models/', import.meta.url), new URL('../models/', import.meta.url)]
+  [new URL('../../../../models/', import.meta.url), new URL('../models/', import.meta.url)]
     .map((url) => fileURLToPath(url))
     .find((dir) => existsSync(join(dir, `${DEFAULT_MODEL_NAME}.onnx`))) ??
-  fileURLToPath(new URL('../../../models/', import.meta.url));
+  fileURLToPath(new URL('../../../../models/', import.meta.url));
 
 /** Options for {@link loadModel}. */
 export interface LoadModelOptions {

@@ -4,8 +4,8 @@
  */
 import { Hono } from 'hono';
 import { MODEL_INPUTS, MODEL_OUTPUTS } from '@oftsr/shared';
-import type { Config } from '../config.ts';
-import type { Upscaler } from '../upscaler.ts';
+import type { Config } from '../../config.ts';
+import type { Upscaler } from '../../upscaler.ts';
 
 /** The model name under /v2/models/. */
 export const MODEL_NAME = 'oftsr';

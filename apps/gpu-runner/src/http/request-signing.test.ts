@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { OftsrError } from '@oftsr/shared';
-import { AUTH_HEADERS, checkAuth, signRequest } from './auth.ts';
-import type { AuthSettings } from './auth.ts';
+import { AUTH_HEADERS, checkAuth, signRequest } from './request-signing.ts';
+import type { AuthSettings } from './request-signing.ts';
 
 const settings: AuthSettings = {
   tokens: ['token-one-0123456789', 'token-two-0123456789'],

@@ -8,7 +8,7 @@
 import { GetObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { OftsrError, encodeMetadataValue } from '@oftsr/shared';
-import type { Config } from './config.ts';
+import type { Config } from '../config.ts';
 
 /** An S3 failure, with whether the same request may succeed later. */
 export class StorageError extends OftsrError {

@@ -6,8 +6,8 @@ import { Hono } from 'hono';
 import { z } from 'zod';
 import { OftsrError, parseParamsFromJson } from '@oftsr/shared';
 import { readBody } from '../body.ts';
-import type { JobService } from '../jobs.ts';
-import type { ObjectRef } from '../s3.ts';
+import type { JobService } from '../../jobs/job-service.ts';
+import type { ObjectRef } from '../../io/s3.ts';
 
 const Ref = z.union([
   z.string().min(1).max(1024),

@@ -7,11 +7,11 @@
 import { randomUUID } from 'node:crypto';
 import { OBJECT_METADATA, OftsrError, canonicalizeParams, toErrorBody } from '@oftsr/shared';
 import type { ErrorBody, RequestParams } from '@oftsr/shared';
-import { RetryLaterError } from './errors.ts';
-import type { RunnerMetrics } from './metrics.ts';
-import { StorageError } from './s3.ts';
-import type { ObjectRef, ObjectStore } from './s3.ts';
-import type { Upscaler } from './upscaler.ts';
+import { RetryLaterError } from '../errors.ts';
+import type { RunnerMetrics } from '../metrics.ts';
+import { StorageError } from '../io/s3.ts';
+import type { ObjectRef, ObjectStore } from '../io/s3.ts';
+import type { Upscaler } from '../upscaler.ts';
 
 /** Job lifecycle. `failed` jobs say whether submitting them again may succeed. */
 export type JobState = 'queued' | 'running' | 'succeeded' | 'failed';

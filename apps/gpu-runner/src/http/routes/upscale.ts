@@ -15,10 +15,10 @@ import {
 } from '@oftsr/shared';
 import type { RequestParams } from '@oftsr/shared';
 import { readBody } from '../body.ts';
-import type { Config } from '../config.ts';
-import { RetryLaterError } from '../errors.ts';
-import { deadlineSignal } from '../upscaler.ts';
-import type { Upscaler } from '../upscaler.ts';
+import type { Config } from '../../config.ts';
+import { RetryLaterError } from '../../errors.ts';
+import { deadlineSignal } from '../../upscaler.ts';
+import type { Upscaler } from '../../upscaler.ts';
 
 /** Content types the route takes; `application/octet-stream` is sniffed like the rest. */
 export const ACCEPTED_CONTENT_TYPES: readonly string[] = [

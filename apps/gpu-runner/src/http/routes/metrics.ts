@@ -1,5 +1,5 @@
 import { Hono } from 'hono';
-import type { RunnerMetrics } from '../metrics.ts';
+import type { RunnerMetrics } from '../../metrics.ts';
 
 /** `GET /metrics` in the Prometheus text format. */
 export function metricsRoutes(metrics: RunnerMetrics, refresh: () => void): Hono {

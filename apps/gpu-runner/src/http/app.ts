@@ -8,17 +8,17 @@ import { HTTPException } from 'hono/http-exception';
 import { OftsrError, errorStatus, toErrorBody } from '@oftsr/shared';
 import type { ErrorCode } from '@oftsr/shared';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
-import type { Config } from './config.ts';
-import { RetryLaterError } from './errors.ts';
-import type { JobService } from './jobs.ts';
-import type { RunnerMetrics } from './metrics.ts';
-import { requireAuth } from './middleware/auth.ts';
+import type { Config } from '../config.ts';
+import { RetryLaterError } from '../errors.ts';
+import type { JobService } from '../jobs/job-service.ts';
+import type { RunnerMetrics } from '../metrics.ts';
+import { requireAuth } from './middleware/require-auth.ts';
 import { countRequests } from './middleware/count-requests.ts';
 import { healthRoutes } from './routes/health.ts';
 import { jobRoutes } from './routes/jobs.ts';
 import { metricsRoutes } from './routes/metrics.ts';
 import { upscaleRoutes } from './routes/upscale.ts';
-import type { Upscaler } from './upscaler.ts';
+import type { Upscaler } from '../upscaler.ts';
 
 /** What the app is built from (see runtime.ts). */
 export interface AppDeps {

@@ -6,7 +6,7 @@
 import { Worker } from 'node:worker_threads';
 import { ErrorCode, OftsrError } from '@oftsr/shared';
 import type { TileInput } from './pipeline.ts';
-import type { LoadModelOptions, LoadedModel, WarmUpReport } from './session.ts';
+import type { LoadModelOptions, LoadedModel, WarmUpReport } from './onnx-session.ts';
 
 /** What the worker is started with. */
 export interface WorkerInit {
@@ -60,7 +60,7 @@ export class WorkerSession {
    * @throws OftsrError (`model_contract` and the like) when loading or warm-up fails; the worker is gone then.
    */
   static async start(init: WorkerInit): Promise<WorkerSession> {
-    const worker = new Worker(new URL('./inference-worker.ts', import.meta.url), { workerData: init });
+    const worker = new Worker(new URL('./worker-thread.ts', import.meta.url), { workerData: init });
     const first = await new Promise<WorkerReply>((resolve, reject) => {
       worker.once('message', resolve);
       worker.once('error', reject);

@@ -2,9 +2,9 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { OftsrError } from '@oftsr/shared';
-import { DEFAULT_MODEL_DIR, defaultModelPath, loadModel, modelPaths } from './session.ts';
-import { tempDir } from './testing/fixtures.ts';
-import { writeTinyModel } from './testing/tiny-model.ts';
+import { DEFAULT_MODEL_DIR, defaultModelPath, loadModel, modelPaths } from './onnx-session.ts';
+import { tempDir } from '../testing/fixtures.ts';
+import { writeTinyModel } from '../testing/tiny-model.ts';
 
 let dir: string;
 let cleanup: () => void;

@@ -9,7 +9,7 @@ import { Tensor } from 'onnxruntime-node';
 import { NoiseCache, OftsrError, planUpscale, upscaleTiles } from '@oftsr/shared';
 import type { TileExecutor, TileInput, TilingOptions } from '@oftsr/shared';
 import { MicroBatcher } from './batcher.ts';
-import type { LoadedModel } from './session.ts';
+import type { LoadedModel } from './onnx-session.ts';
 
 /** The model always sees RGB. */
 const CHANNELS = 3;
