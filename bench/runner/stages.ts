@@ -70,12 +70,18 @@ const flag = (name: string): string | undefined => {
 
 /** One tree, measured in this process. */
 async function worker(root: string, variant: string, sweep: boolean): Promise<WorkerResult> {
-  const from = (path: string) => import(pathToFileURL(join(root, path)).href);
+  // The first path that exists in `root`: a baseline tree may predate the runner's src/ folders.
+  const from = (...paths: string[]) =>
+    import(
+      pathToFileURL(join(root, paths.find((p) => existsSync(join(root, p))) ?? (paths[0] as string))).href
+    );
+  const src = (now: string, before: string) =>
+    from(`apps/gpu-runner/src/${now}`, `apps/gpu-runner/src/${before}`);
   const shared = await from('packages/shared/src/index.ts');
-  const session = await from('apps/gpu-runner/src/session.ts');
-  const io = await from('apps/gpu-runner/src/image-io.ts');
-  const pipe = await from('apps/gpu-runner/src/pipeline.ts');
-  const { upscaleImage } = await from('apps/gpu-runner/src/upscale-image.ts');
+  const session = await src('inference/onnx-session.ts', 'session.ts');
+  const io = await src('io/image-io.ts', 'image-io.ts');
+  const pipe = await src('inference/pipeline.ts', 'pipeline.ts');
+  const { upscaleImage } = await src('inference/upscale-image.ts', 'upscale-image.ts');
   const { Tensor } = await import('onnxruntime-node');
   const cache = pipe.RUNNER_NOISE_CACHE ?? null;
 

@@ -1,5 +1,5 @@
 /**
- * The main-thread side of inference-worker.ts: starts the worker, waits for load and warm-up, and
+ * The main-thread side of worker-thread.ts: starts the worker, waits for load and warm-up, and
  * sends batches of tiles (their buffers transferred, not copied). One worker per runner; the worker
  * runs one model call at a time, in arrival order.
  */

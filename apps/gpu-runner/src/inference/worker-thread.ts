@@ -10,7 +10,7 @@ import { loadModel, warmUp } from './onnx-session.ts';
 import type { WorkerInit, WorkerReply, WorkerRequest } from './worker-session.ts';
 
 const port = parentPort;
-if (!port) throw new Error('inference-worker.ts must run in a worker thread');
+if (!port) throw new Error('worker-thread.ts must run in a worker thread');
 const init = workerData as WorkerInit;
 
 function fail(id: number, err: unknown): WorkerReply {

@@ -3,7 +3,7 @@ import { checkAuth } from '../request-signing.ts';
 import type { AuthSettings } from '../request-signing.ts';
 
 /**
- * Requires a bearer token or an HMAC signature (see auth.ts) on every request it is mounted on.
+ * Requires a bearer token or an HMAC signature (see ../request-signing.ts) on every request it is mounted on.
  *
  * @example app.use('/v1/*', requireAuth(config.auth));
  */
