@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { buildSdk } from '../../apps/client-sdk/scripts/build.ts';
 import { startServer } from '../../apps/client-sdk/scripts/serve.ts';
-import { launchChromium } from '@oftsr/devkit';
+import { chromiumPath, launchChromium } from '@oftsr/devkit';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 const LR = 64; // one 64² tile: the SDK's smallest fixed shape
@@ -113,7 +113,7 @@ const meta = {
   date: new Date().toISOString(),
   cpus: cpus().length,
   cpu: cpus()[0]?.model,
-  chromium: '/usr/bin/chromium',
+  chromium: chromiumPath(),
   lr: LR,
   runs: RUNS,
   peersError,
