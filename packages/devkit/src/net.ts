@@ -32,7 +32,7 @@ export async function waitFor(
   }
 }
 
-/** Polls `url` until it answers `status` (or `timeoutMs` passes, or `child` dies). */
+/** Polls `url` every 100 ms until it answers `status` (or `timeoutMs` passes, or `child` dies). */
 export async function waitForUrl(url: string, timeoutMs: number, child?: Child, status = 200): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -50,7 +50,7 @@ export async function waitForUrl(url: string, timeoutMs: number, child?: Child, 
       // not listening yet
     }
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${url}:\n${child?.log() ?? ''}`);
-    await new Promise((r) => setTimeout(r, 250));
+    await new Promise((r) => setTimeout(r, 100));
   }
 }
 
