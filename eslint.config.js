@@ -3,6 +3,8 @@ import js from '@eslint/js';
 import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
+const DEVKIT_MESSAGE = '@oftsr/devkit is the development harness: shipped code must not import it.';
+
 export default tseslint.config(
   {
     ignores: ['**/node_modules/**', '.tools/**', '.venv/**', 'training/**', '**/dist/**', 'coverage/**'],
@@ -34,7 +36,24 @@ export default tseslint.config(
     rules: {
       'no-restricted-imports': [
         'error',
-        { patterns: [{ regex: '^node:', message: '@oftsr/shared must stay runtime-free.' }] },
+        {
+          patterns: [
+            { regex: '^node:', message: '@oftsr/shared must stay runtime-free.' },
+            { regex: '^@oftsr/devkit', message: DEVKIT_MESSAGE },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // The harness is dev-only: the edge Worker's, the runner's and the SDK's shipped sources never
+    // import it; their tests and testing/ helpers may.
+    files: ['apps/*/src/**/*.ts'],
+    ignores: ['**/*.test.ts', 'apps/*/src/**/testing/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ regex: '^@oftsr/devkit', message: DEVKIT_MESSAGE }] },
       ],
     },
   },

@@ -17,6 +17,14 @@ export default defineConfig({
           testTimeout: 60_000,
         },
       },
+      {
+        test: {
+          name: 'devkit',
+          root: './packages/devkit',
+          include: ['src/**/*.test.ts'],
+          environment: 'node',
+        },
+      },
       'apps/*/vitest.config.ts',
       // The edge's end-to-end suite runs in Node (it starts wrangler dev and the runner as processes).
       'apps/edge/vitest.e2e.config.ts',

@@ -8,7 +8,8 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type * as S3 from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LOCAL_BUCKET, MODEL_VERSION, ROOT, RUNNER_TOKEN, startStack, type Stack } from '../scripts/stack.ts';
+import { LOCAL_BUCKET, MODEL_VERSION, ROOT, RUNNER_TOKEN } from '@oftsr/devkit';
+import { startStack, type Stack } from '../scripts/stack.ts';
 import { sdkUnavailable, upscaleInChromium } from './sdk.ts';
 
 const SAMPLE = 'landscape-192x128.png';

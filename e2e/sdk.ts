@@ -5,23 +5,16 @@
 // customer's site: the SDK's requests to the edge are cross-origin and pass only through the edge's
 // CORS answer (CORS_ALLOW_ORIGINS). Loopback for both, because Chromium's local-network checks keep
 // a page on a public origin from reaching loopback at all.
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type * as Playwright from 'playwright-core';
-import { ROOT } from '../scripts/stack.ts';
+import { chromiumPath, launchChromium, ROOT } from '@oftsr/devkit';
 
 const SDK_DIR = join(ROOT, 'apps/client-sdk');
 const SDK_BUILD = join(SDK_DIR, 'scripts/build.ts');
 const SDK_SERVE = join(SDK_DIR, 'scripts/serve.ts');
 const require = createRequire(join(SDK_DIR, 'package.json'));
-
-/** Chromium for Playwright: OFTSR_CHROMIUM, else Debian's package (bin/setup installs it). */
-export function chromiumPath(): string | undefined {
-  const candidates = [process.env.OFTSR_CHROMIUM, '/usr/bin/chromium', '/usr/bin/chromium-browser'];
-  return candidates.find((p): p is string => p !== undefined && p !== '' && existsSync(p));
-}
 
 function resolvable(name: string): boolean {
   try {
@@ -106,11 +99,7 @@ export async function upscaleInChromium(options: {
       mounts: Record<string, string>;
     }): Promise<{ url: string; close(): Promise<void> }>;
   };
-  const { chromium } = (await import(require.resolve('playwright-core'))) as typeof Playwright;
-  const browser = await chromium.launch({
-    executablePath: chromiumPath(),
-    args: ['--no-sandbox', '--disable-unsafe-webgpu', '--disable-gpu', '--disable-dev-shm-usage'],
-  });
+  const browser = await launchChromium({ webgpu: false });
   const base = options.edgeUrl.replace(/\/$/, '');
   // The reference image sits beside the page, on the customer's site.
   const referenceDir = mkdtempSync(join(tmpdir(), 'oftsr-e2e-ref-'));

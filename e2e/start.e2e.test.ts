@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { checkPrerequisites } from '../scripts/start.ts';
-import { ROOT } from '../scripts/stack.ts';
+import { ROOT } from '@oftsr/devkit';
 
 const skip = process.env.OFTSR_SKIP_E2E === '1';
 

@@ -19,11 +19,10 @@ import {
   LOCAL_BUCKET,
   RUNNER_ENTRY,
   ROOT,
-  startStack,
   VENV_PYTHON,
   WRANGLER_ENTRY,
-  type Stack,
-} from './stack.ts';
+} from '@oftsr/devkit';
+import { startStack, type Stack } from './stack.ts';
 
 /** The sample the ready-made URL points at (drawn by the project: samples/README.md). */
 export const SAMPLE = 'landscape-192x128.png';

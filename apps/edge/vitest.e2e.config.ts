@@ -2,7 +2,7 @@ import { defineConfig } from 'vitest/config';
 
 /**
  * The edge's end-to-end tests run in Node: they start `wrangler dev`, the real runner and a local
- * origin as processes (scripts/stack.ts, shared with `npm start` and e2e/). Skipped with a message
+ * origin as processes (the harness, @oftsr/devkit, shared with `npm start` and e2e/). Skipped with a message
  * when the runner entry is missing, or with OFTSR_SKIP_E2E=1.
  */
 export default defineConfig({

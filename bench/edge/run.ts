@@ -1,6 +1,6 @@
 /**
  * Benchmarks the edge Worker under `wrangler dev --local` on 127.0.0.1, with the real runner
- * (CPU) and a local origin (scripts/stack.ts):
+ * (CPU) and a local origin (the harness, @oftsr/devkit):
  * - cache hits: sequential latency p50/p95 (one client), then a bounded autocannon load
  *   (fixed connections, fixed duration) for requests/s and latency percentiles;
  * - misses: for fresh seeds, the runner called directly vs. the same request through the edge,
@@ -23,6 +23,7 @@ import { format, resolveConfig } from 'prettier';
 import { HEADERS, RUNNER_ROUTES } from '@oftsr/shared';
 import {
   cleanup,
+  CPU_RUNNER_ENV,
   freePort,
   MODEL_VERSION,
   ROOT,
@@ -30,7 +31,7 @@ import {
   startOrigin,
   startRunner,
   stop,
-} from '../../scripts/stack.ts';
+} from '@oftsr/devkit';
 import { machineInfo, percentile, round } from '../stats.ts';
 
 const OUT_DIR = fileURLToPath(new URL('./', import.meta.url));
@@ -73,7 +74,7 @@ await sharp(join(ROOT, 'samples', SAMPLE))
 const origin = await startOrigin(originDir);
 const runnerPort = await freePort();
 const [runner, edge] = await Promise.all([
-  startRunner(runnerPort, { OFTSR_THREADS: '0' }),
+  startRunner({ port: runnerPort, env: { ...CPU_RUNNER_ENV, OFTSR_THREADS: '0' } }),
   startEdge({ originUrl: origin.url, runnerUrl: `http://127.0.0.1:${runnerPort}` }),
 ]);
 

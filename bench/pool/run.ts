@@ -1,6 +1,6 @@
 /**
  * Load test of a runner pool on loopback: real runner processes (CPU, the shipped model, started
- * by scripts/stack.ts) behind bench/pool/dispatcher.ts (least requests in flight; 429 when every
+ * by the harness, @oftsr/devkit) behind bench/pool/dispatcher.ts (least requests in flight; 429 when every
  * runner is full). An open-loop load at a fixed rate (a multiple of one runner's measured capacity)
  * runs while the pool goes 1 → 2 → 3 → 2 runners: a runner is added by starting a process (it joins
  * once ready, so the start-up time shows) and removed by draining it (no new work, in-flight work
@@ -15,8 +15,7 @@ import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { format, resolveConfig } from 'prettier';
 import { HEADERS, RUNNER_ROUTES } from '@oftsr/shared';
-import { patternImage } from '../../apps/gpu-runner/src/testing/fixtures.ts';
-import { freePort, RUNNER_TOKEN, startRunner, stop, type Runner } from '../../scripts/stack.ts';
+import { CPU_RUNNER_ENV, patternImage, RUNNER_TOKEN, startRunner, stop, type Runner } from '@oftsr/devkit';
 import { startDispatcher } from './dispatcher.ts';
 import { machineInfo, percentile, round } from '../stats.ts';
 
@@ -38,6 +37,7 @@ const SIZES: [number, number][] = [
 /** Pool size after each phase boundary: 1 → 2 → 3 → 2. */
 const SCHEDULE = [1, 2, 3, 2];
 const RUNNER_ENV = {
+  ...CPU_RUNNER_ENV,
   OFTSR_THREADS: THREADS,
   OFTSR_TILE_SIZES: '64,128',
   OFTSR_MAX_BATCH: '4',
@@ -71,7 +71,7 @@ const now = (): number => (performance.now() - t0) / 1000;
 async function addRunner(): Promise<void> {
   const started = performance.now();
   events.push({ t_s: round(now(), 1), event: 'start_requested' });
-  const runner = await startRunner(await freePort(), RUNNER_ENV, 180_000);
+  const runner = await startRunner({ env: RUNNER_ENV, readyTimeoutMs: 180_000 });
   runners.push(runner);
   dispatcher.add(runner.url);
   const ms = Math.round(performance.now() - started);

@@ -10,8 +10,7 @@
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { RUNNER_ROUTES } from '@oftsr/shared';
-import { startRunner } from '../../apps/gpu-runner/src/testing/runner-process.ts';
-import { patternImage } from '../../apps/gpu-runner/src/testing/fixtures.ts';
+import { patternImage, startRunner } from '@oftsr/devkit';
 import { machineInfo, percentile, round } from '../stats.ts';
 import { residentBytes, timedUpscale } from './client.ts';
 
@@ -19,8 +18,8 @@ const TOKEN = 'bench-token-0123456789abcdef';
 const MAX_QUEUE = 16;
 const OUT_DIR = fileURLToPath(new URL('./', import.meta.url));
 
-const runner = await startRunner(
-  {
+const runner = await startRunner({
+  env: {
     OFTSR_AUTH_TOKENS: TOKEN,
     OFTSR_MAX_QUEUE: String(MAX_QUEUE),
     OFTSR_MAX_BATCH: '4',
@@ -29,8 +28,8 @@ const runner = await startRunner(
     // Pinned: the results were taken with these; bench/runner/tiles.ts compares tile sets.
     OFTSR_TILE_SIZES: '64,128,256',
   },
-  180_000,
-);
+  readyTimeoutMs: 180_000,
+});
 
 const send = (body: Buffer) => timedUpscale(runner.url, TOKEN, body);
 const rssBytes = () => residentBytes(runner.url);

@@ -11,13 +11,14 @@
  *
  *   npm run bench:stages [-- --baseline DIR]   → bench/runner/stages.json + bench/runner/STAGES.md
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import sharp from 'sharp';
 import type { Sharp } from 'sharp';
+import { patternImage } from '@oftsr/devkit';
 import { machineInfo, round } from '../stats.ts';
 
 const HERE = fileURLToPath(new URL('./', import.meta.url));
@@ -69,13 +70,18 @@ const flag = (name: string): string | undefined => {
 
 /** One tree, measured in this process. */
 async function worker(root: string, variant: string, sweep: boolean): Promise<WorkerResult> {
-  const from = (path: string) => import(pathToFileURL(join(root, path)).href);
+  // The first path that exists in `root`: a baseline tree may predate the runner's src/ folders.
+  const from = (...paths: string[]) =>
+    import(
+      pathToFileURL(join(root, paths.find((p) => existsSync(join(root, p))) ?? (paths[0] as string))).href
+    );
+  const src = (now: string, before: string) =>
+    from(`apps/gpu-runner/src/${now}`, `apps/gpu-runner/src/${before}`);
   const shared = await from('packages/shared/src/index.ts');
-  const session = await from('apps/gpu-runner/src/session.ts');
-  const io = await from('apps/gpu-runner/src/image-io.ts');
-  const pipe = await from('apps/gpu-runner/src/pipeline.ts');
-  const { upscaleImage } = await from('apps/gpu-runner/src/upscale-image.ts');
-  const { patternImage } = await from('apps/gpu-runner/src/testing/fixtures.ts');
+  const session = await src('inference/onnx-session.ts', 'session.ts');
+  const io = await src('io/image-io.ts', 'image-io.ts');
+  const pipe = await src('inference/pipeline.ts', 'pipeline.ts');
+  const { upscaleImage } = await src('inference/upscale-image.ts', 'upscale-image.ts');
   const { Tensor } = await import('onnxruntime-node');
   const cache = pipe.RUNNER_NOISE_CACHE ?? null;
 
@@ -258,14 +264,11 @@ async function encodeSweep(
 }
 
 /** Wall time of the CLI upscaling a 128² PNG, start-up included, `runs` times. */
-function cliWall(root: string, cli: string[], runs: number): number[] {
+async function cliWall(cli: string[], runs: number): Promise<number[]> {
   const dir = mkdtempSync(join(tmpdir(), 'oftsr-stages-'));
   try {
     const input = join(dir, 'in.png');
-    execFileSync(process.execPath, [
-      '-e',
-      `import(${JSON.stringify(pathToFileURL(join(root, 'apps/gpu-runner/src/testing/fixtures.ts')).href)}).then(async (f) => require('node:fs').writeFileSync(${JSON.stringify(input)}, await f.patternImage(128, 128)))`,
-    ]);
+    writeFileSync(input, await patternImage(128, 128));
     const times: number[] = [];
     for (let k = 0; k < runs; k++) {
       const t = performance.now();
@@ -321,12 +324,11 @@ for (let k = 0; k < 2; k++) {
 }
 const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)] as number;
 const cli = {
-  after_bin_oftsr_ms: cliWall(ROOT, [join(ROOT, 'bin/oftsr')], 5),
-  after_node_ms: cliWall(ROOT, [process.execPath, join(ROOT, 'apps/gpu-runner/src/cli/main.ts')], 5),
+  after_bin_oftsr_ms: await cliWall([join(ROOT, 'bin/oftsr')], 5),
+  after_node_ms: await cliWall([process.execPath, join(ROOT, 'apps/gpu-runner/src/cli/main.ts')], 5),
   ...(baseline
     ? {
-        before_node_ms: cliWall(
-          baseline,
+        before_node_ms: await cliWall(
           [process.execPath, join(baseline, 'apps/gpu-runner/src/cli/main.ts')],
           5,
         ),

@@ -11,8 +11,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { chooseTile, ModelManifest, planUpscale } from '@oftsr/shared';
-import { startRunner, type RunnerProcess } from '../../apps/gpu-runner/src/testing/runner-process.ts';
-import { patternImage } from '../../apps/gpu-runner/src/testing/fixtures.ts';
+import { patternImage, startRunner, type Runner } from '@oftsr/devkit';
 import { machineInfo, round } from '../stats.ts';
 import { residentBytes, timedUpscale } from './client.ts';
 
@@ -57,20 +56,20 @@ function tileCount(name: Name, size: number): string {
 }
 
 /** One timed upscale; any answer but 200 stops the benchmark (nothing here should be refused). */
-async function send(runner: RunnerProcess, body: Buffer): Promise<{ ms: number; inferMs: number }> {
+async function send(runner: Runner, body: Buffer): Promise<{ ms: number; inferMs: number }> {
   const r = await timedUpscale(runner.url, TOKEN, body);
   if (r.status !== 200) throw new Error(`runner answered ${r.status}`);
   return r;
 }
 
-const runners = new Map<Name, RunnerProcess>();
+const runners = new Map<Name, Runner>();
 const startupS: Record<string, number> = {};
 try {
   // Started one after the other, so each warm-up runs on an idle machine.
   for (const name of Object.keys(CONFIGS) as Name[]) {
     const t = performance.now();
     const env = { OFTSR_AUTH_TOKENS: TOKEN, OFTSR_MAX_BATCH: '1', ...CONFIGS[name] };
-    runners.set(name, await startRunner(env, 300_000));
+    runners.set(name, await startRunner({ env, readyTimeoutMs: 300_000 }));
     startupS[name] = round((performance.now() - t) / 1000, 1);
   }
   const rows: Row[] = [];

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { buildSdk } from '../../apps/client-sdk/scripts/build.ts';
 import { startServer } from '../../apps/client-sdk/scripts/serve.ts';
-import { launch } from '../../apps/client-sdk/test/browser.ts';
+import { chromiumPath, launchChromium } from '@oftsr/devkit';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 const LR = 64; // one 64² tile: the SDK's smallest fixed shape
@@ -56,7 +56,7 @@ for (const [label, webgpu] of [
   ['webgpu (SwiftShader, CPU emulation)', true],
   ['wasm', false],
 ] as const) {
-  const browser = await launch(webgpu);
+  const browser = await launchChromium({ webgpu });
   const page = await browser.newPage();
   await page.addInitScript(HELPERS);
   await page.goto(`${server.url}/blank.html`);
@@ -113,7 +113,7 @@ const meta = {
   date: new Date().toISOString(),
   cpus: cpus().length,
   cpu: cpus()[0]?.model,
-  chromium: '/usr/bin/chromium',
+  chromium: chromiumPath(),
   lr: LR,
   runs: RUNS,
   peersError,

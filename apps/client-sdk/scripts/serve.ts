@@ -7,28 +7,14 @@
  * OFTSR_CLOUD_URL + OFTSR_CLOUD_TOKEN for a runner, or OFTSR_EDGE_URL for the edge; OFTSR_DEMO_NO_BUILD=1
  * skips the esbuild step)
  */
-import { createReadStream, existsSync, statSync } from 'node:fs';
-import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import { extname, join, normalize, sep } from 'node:path';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import { startStaticServer } from '@oftsr/devkit';
 
 const APP = fileURLToPath(new URL('..', import.meta.url));
 const ROOT = join(APP, '../..');
-
-const TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.mjs': 'text/javascript; charset=utf-8',
-  '.map': 'application/json',
-  '.json': 'application/json',
-  '.wasm': 'application/wasm',
-  '.onnx': 'application/octet-stream',
-  '.png': 'image/png',
-  '.jpg': 'image/jpeg',
-  '.css': 'text/css',
-};
 
 /** Options of {@link startServer}. */
 export interface ServeOptions {
@@ -51,24 +37,6 @@ export interface StaticServer {
   /** Requests seen, e.g. to assert the cloud was (not) called. */
   readonly requests: string[];
   close(): Promise<void>;
-}
-
-function sendFile(res: ServerResponse, root: string, rel: string): void {
-  const path = normalize(join(root, rel));
-  if (!path.startsWith(root + sep) && path !== root) {
-    res.writeHead(403).end();
-    return;
-  }
-  if (!existsSync(path) || !statSync(path).isFile()) {
-    res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
-    return;
-  }
-  res.writeHead(200, {
-    'content-type': TYPES[extname(path)] ?? 'application/octet-stream',
-    'content-length': statSync(path).size,
-    'cache-control': 'no-cache',
-  });
-  createReadStream(path).pipe(res);
 }
 
 async function proxy(
@@ -110,56 +78,38 @@ async function proxy(
   }
 }
 
-/** Starts the server (port 0 = any free port). */
+/** Starts the server (port 0 = any free port); the static folders are served by the harness (sirv). */
 export function startServer(options: ServeOptions = {}): Promise<StaticServer> {
-  const requests: string[] = [];
-  const mounts: Record<string, string> = {
-    '/sdk/': join(APP, 'dist'),
-    '/models/': join(ROOT, 'models'),
-    '/samples/': join(ROOT, 'samples'),
-    '/demo/': join(APP, 'demo'),
-    ...options.mounts,
-  };
-  const server = createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    requests.push(`${req.method} ${url.pathname}`);
-    if (url.pathname.startsWith('/cloud/')) {
-      void proxy(req, res, options, url.pathname.slice('/cloud'.length) + url.search);
-      return;
-    }
-    if (url.pathname === '/' || url.pathname === '/index.html')
-      return sendFile(res, join(APP, 'demo'), 'index.html');
-    if (url.pathname === '/config.json') {
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ cloud: options.cloudUrl ? (options.cloudKind ?? 'runner') : 'none' }));
-      return;
-    }
-    if (url.pathname === '/blank.html') {
-      res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><title>oftsr test</title>');
-      return;
-    }
-    for (const [prefix, root] of Object.entries(mounts)) {
-      if (url.pathname.startsWith(prefix))
-        return sendFile(res, root, decodeURIComponent(url.pathname.slice(prefix.length)));
-    }
-    res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
-  });
-  const host = options.host ?? '127.0.0.1';
-  return new Promise((resolve) => {
-    server.listen(options.port ?? 0, host, () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      resolve({
-        url: `http://${host}:${port}`,
-        server,
-        requests,
-        close: () =>
-          new Promise<void>((done) => {
-            server.closeAllConnections();
-            server.close(() => done());
-          }),
-      });
-    });
+  return startStaticServer({
+    mounts: {
+      '/sdk/': join(APP, 'dist'),
+      '/models/': join(ROOT, 'models'),
+      '/samples/': join(ROOT, 'samples'),
+      '/demo/': join(APP, 'demo'),
+      ...options.mounts,
+    },
+    ...(options.port === undefined || options.port === 0 ? {} : { port: options.port }),
+    ...(options.host === undefined ? {} : { host: options.host }),
+    handle: (req, res, url) => {
+      if (url.pathname.startsWith('/cloud/')) {
+        void proxy(req, res, options, url.pathname.slice('/cloud'.length) + url.search);
+        return true;
+      }
+      if (url.pathname === '/' || url.pathname === '/index.html') {
+        req.url = '/demo/index.html';
+        return false;
+      }
+      if (url.pathname === '/config.json') {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ cloud: options.cloudUrl ? (options.cloudKind ?? 'runner') : 'none' }));
+        return true;
+      }
+      if (url.pathname === '/blank.html') {
+        res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><title>oftsr test</title>');
+        return true;
+      }
+      return false;
+    },
   });
 }
 

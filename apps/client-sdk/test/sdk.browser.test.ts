@@ -9,19 +9,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page, Worker } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RUNNER_TOKEN, ROOT, freePort, startRunner, stop } from '../../../scripts/stack.ts';
-import type { Runner } from '../../../scripts/stack.ts';
+import { CPU_RUNNER_ENV, chromiumPath, launchChromium, ROOT, RUNNER_TOKEN, startRunner } from '@oftsr/devkit';
+import type { Runner } from '@oftsr/devkit';
 import { buildSdk } from '../scripts/build.ts';
 import { startServer } from '../scripts/serve.ts';
 import type { StaticServer } from '../scripts/serve.ts';
-import { CHROMIUM, chromiumPresent, launch } from './browser.ts';
 import type * as SdkModule from '../src/index.ts';
 
 type Sdk = typeof SdkModule;
 
+const chromiumPresent = chromiumPath() !== undefined;
 if (!chromiumPresent) {
   console.warn(
-    `client-sdk browser tests skipped: ${CHROMIUM} is missing (bin/setup installs Debian's chromium)`,
+    "client-sdk browser tests skipped: no Chromium (bin/setup installs Debian's chromium; or set OFTSR_CHROMIUM)",
   );
 }
 
@@ -61,12 +61,9 @@ describe.skipIf(!chromiumPresent)('client-sdk in Chromium', () => {
   let tampered: string;
 
   beforeAll(async () => {
-    const port = await freePort();
     const started = Promise.all([
-      startRunner(port, {
-        OFTSR_TILE_SIZES: '64,128',
-        OFTSR_MAX_BATCH: '1',
-        OFTSR_AUTH_TOKENS: RUNNER_TOKEN,
+      startRunner({
+        env: { ...CPU_RUNNER_ENV, OFTSR_TILE_SIZES: '64,128', OFTSR_MAX_BATCH: '1' },
       }),
       buildSdk(),
     ]);
@@ -85,14 +82,17 @@ describe.skipIf(!chromiumPresent)('client-sdk in Chromium', () => {
       cloudToken: RUNNER_TOKEN,
       mounts: { '/tampered/': tampered },
     });
-    [gpuBrowser, plainBrowser] = await Promise.all([launch(true), launch(false)]);
+    [gpuBrowser, plainBrowser] = await Promise.all([
+      launchChromium({ webgpu: true }),
+      launchChromium({ webgpu: false }),
+    ]);
   }, 240_000);
 
   afterAll(async () => {
     await gpuBrowser?.close();
     await plainBrowser?.close();
     await server?.close();
-    await stop(runner?.proc);
+    await runner?.stop();
   });
 
   // Device (WebGPU), then the same call in the cloud; both decoded to RGBA in the page.

@@ -9,6 +9,7 @@ import { prewarm, type PrewarmOutcome } from '../scripts/prewarm.ts';
 import { sniffImage } from '../src/image-size.ts';
 import {
   cleanup,
+  CPU_RUNNER_ENV,
   freePort,
   MODEL_VERSION,
   ROOT,
@@ -17,7 +18,7 @@ import {
   startOrigin,
   startRunner,
   stop,
-} from '../../../scripts/stack.ts';
+} from '@oftsr/devkit';
 
 const runnerPresent = existsSync(RUNNER_ENTRY);
 const skip = !runnerPresent || process.env.OFTSR_SKIP_E2E === '1';
@@ -72,7 +73,7 @@ describe.skipIf(skip)('end to end: wrangler dev + the real runner (CPU) + a loca
     origin = await startOrigin(originDir);
     const runnerPort = await freePort();
     const started = await Promise.allSettled([
-      startRunner(runnerPort),
+      startRunner({ port: runnerPort, env: CPU_RUNNER_ENV }),
       startEdge({
         originUrl: origin.url,
         runnerUrl: `http://127.0.0.1:${runnerPort}`,
@@ -242,7 +243,7 @@ describe.skipIf(skip)('source freshness under wrangler dev (real runner)', () =>
     origin = await startMutableOrigin();
     const runnerPort = await freePort();
     const started = await Promise.allSettled([
-      startRunner(runnerPort),
+      startRunner({ port: runnerPort, env: CPU_RUNNER_ENV }),
       startEdge({
         originUrl: origin.url,
         runnerUrl: `http://127.0.0.1:${runnerPort}`,

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sniffImage } from '../src/image-size.ts';
 import {
   cleanup,
+  CPU_RUNNER_ENV,
   freePort,
   MODEL_VERSION,
   ROOT,
@@ -18,7 +19,7 @@ import {
   startOrigin,
   startRunner,
   stop,
-} from '../../../scripts/stack.ts';
+} from '@oftsr/devkit';
 
 const skip = !existsSync(RUNNER_ENTRY) || process.env.OFTSR_SKIP_E2E === '1';
 
@@ -122,7 +123,7 @@ describe.skipIf(skip)('deadline + work queue under wrangler dev (real runner)', 
     const runnerPort = await freePort();
     proxy = await startRunnerProxy(`http://127.0.0.1:${runnerPort}`, behaviours);
     const started = await Promise.allSettled([
-      startRunner(runnerPort),
+      startRunner({ port: runnerPort, env: CPU_RUNNER_ENV }),
       startEdge({
         originUrl: origin.url,
         runnerUrl: proxy.url,

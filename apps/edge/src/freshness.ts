@@ -7,7 +7,7 @@
 
 import type { SourceIdentity } from '@oftsr/shared';
 import type { Bindings } from './bindings.ts';
-import type { SourceLocation } from './source.ts';
+import type { SourceLocation } from './source-location.ts';
 
 /** What identifies one version of a source. */
 export type Validator = { etag: string } | { lastModified: string; length: number } | { sha256: string };

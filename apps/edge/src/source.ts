@@ -9,16 +9,10 @@ import type { Bindings } from './bindings.ts';
 import type { EdgeConfig } from './config.ts';
 import { sniffImage } from './image-size.ts';
 import { conditionalHeaders, validatorOf, type Validator } from './freshness.ts';
+import type { SourceLocation } from './source-location.ts';
 import { blockedHostReason } from './ssrf.ts';
 
-/** Where a request path's source image lives, and its identity for the cache key. */
-export interface SourceLocation {
-  /** Key in `SOURCE_BUCKET`, tried first when the bucket is bound. */
-  r2Key?: string;
-  /** URL under `ORIGIN_URL`, tried when R2 has no object (or is not bound). */
-  originUrl?: URL;
-  identity: SourceIdentity;
-}
+export type { SourceLocation };
 
 /** A fetched, size-checked source image. */
 export interface SourceImage {

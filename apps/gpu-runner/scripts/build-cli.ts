@@ -8,7 +8,7 @@ import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
-import { DEFAULT_MODEL_NAME } from '../src/session.ts';
+import { DEFAULT_MODEL_NAME } from '../src/inference/onnx-session.ts';
 
 const APP = fileURLToPath(new URL('..', import.meta.url));
 const REPO_MODELS = fileURLToPath(new URL('../../../models/', import.meta.url));

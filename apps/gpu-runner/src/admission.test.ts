@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorBody, priceUpscale } from '@oftsr/shared';
 import type { Runtime } from './runtime.ts';
 import { patternImage, pngBomb } from './testing/fixtures.ts';
-import { waitFor } from './testing/net.ts';
+import { waitFor } from '@oftsr/devkit';
 import { TEST_TOKEN, startRuntime } from './testing/runtime.ts';
 
 const AUTH = { authorization: `Bearer ${TEST_TOKEN}` };

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from './config.ts';
-import { DEFAULT_MAX_INPUT_PIXELS } from './image-io.ts';
+import { DEFAULT_MAX_INPUT_PIXELS } from './io/image-io.ts';
 
 const AUTH = { OFTSR_AUTH_TOKENS: 'a-long-enough-token-1' };
 

@@ -5,8 +5,8 @@
  */
 import { DEFAULT_MAX_INPUT_PIXELS, DEFAULT_MAX_OUTPUT_PIXELS, DEFAULT_TILE_SIZES } from '@oftsr/shared';
 import { z } from 'zod';
-import { EXECUTION_PROVIDERS } from './session.ts';
-import type { ExecutionProvider } from './session.ts';
+import { EXECUTION_PROVIDERS } from './inference/onnx-session.ts';
+import type { ExecutionProvider } from './inference/onnx-session.ts';
 
 const MiB = 1024 * 1024;
 

@@ -8,12 +8,12 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CORPUS_RUNNER_ENV, runCorpus, runnerCorpus } from './testing/hostile.ts';
 import { patternImage } from './testing/fixtures.ts';
-import { startRunner } from './testing/runner-process.ts';
-import type { RunnerProcess } from './testing/runner-process.ts';
+import { startRunner } from '@oftsr/devkit';
+import type { Runner } from '@oftsr/devkit';
 import { TEST_TOKEN } from './testing/runtime.ts';
 
 const MiB = 1024 * 1024;
-let runner: RunnerProcess;
+let runner: Runner;
 
 /** Resident memory of a process from /proc: now (VmRSS) and the peak so far (VmHWM), bytes. */
 function memory(pid: number): { rss: number; peak: number } {
@@ -23,10 +23,10 @@ function memory(pid: number): { rss: number; peak: number } {
 }
 
 beforeAll(async () => {
-  runner = await startRunner(
-    { OFTSR_AUTH_TOKENS: TEST_TOKEN, OFTSR_THREADS: '2', ...CORPUS_RUNNER_ENV },
-    120_000,
-  );
+  runner = await startRunner({
+    env: { OFTSR_AUTH_TOKENS: TEST_TOKEN, OFTSR_THREADS: '2', ...CORPUS_RUNNER_ENV },
+    readyTimeoutMs: 120_000,
+  });
   // One ordinary request first, so the service rate is measured rather than taken from the warm-up.
   const res = await fetch(`${runner.url}/v1/upscale`, {
     method: 'POST',
@@ -42,7 +42,7 @@ afterAll(async () => {
 
 describe('hostile corpus against the real runner', () => {
   it('every case is answered as expected; no crash, hang or lost data; RSS under the bound', async () => {
-    const pid = runner.child.pid as number;
+    const pid = runner.proc.pid as number;
     const idle = memory(pid).rss;
     const cases = await runnerCorpus();
     const { results, figures } = await runCorpus(runner.url, TEST_TOKEN, cases);

@@ -1,6 +1,6 @@
 /**
  * Prometheus metrics (prom-client), one registry per runner instance so tests can build several.
- * Services update these through plain method calls; only routes/metrics.ts serialises them.
+ * Services update these through plain method calls; only http/routes/metrics.ts serialises them.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 

@@ -5,12 +5,12 @@
  */
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Hono } from 'hono';
-import { createApp } from './app.ts';
+import { createApp } from './http/app.ts';
 import type { Config } from './config.ts';
-import { JobService } from './jobs.ts';
+import { JobService } from './jobs/job-service.ts';
 import { createMetrics } from './metrics.ts';
 import type { RunnerMetrics } from './metrics.ts';
-import { ObjectStore, createS3Client } from './s3.ts';
+import { ObjectStore, createS3Client } from './io/s3.ts';
 import { Upscaler } from './upscaler.ts';
 
 /** A composed runner. */

@@ -5,19 +5,17 @@
  */
 import { HeadObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Job } from './jobs.ts';
+import type { Job } from './jobs/job-service.ts';
 import { startMoto } from './testing/moto.ts';
 import type { MotoServer } from './testing/moto.ts';
-import { startProxy, waitFor } from './testing/net.ts';
-import type { TcpProxy } from './testing/net.ts';
-import { startRunner } from './testing/runner-process.ts';
-import type { RunnerProcess } from './testing/runner-process.ts';
+import { startProxy, startRunner, waitFor } from '@oftsr/devkit';
+import type { Runner, TcpProxy } from '@oftsr/devkit';
 import { patternImage } from './testing/fixtures.ts';
 import { TEST_TOKEN, testEnv } from './testing/runtime.ts';
 
 const BUCKET = 'oftsr-server-test';
 const AUTH = { authorization: `Bearer ${TEST_TOKEN}` };
-const runners: RunnerProcess[] = [];
+const runners: Runner[] = [];
 let moto: MotoServer;
 let proxy: TcpProxy;
 
@@ -40,7 +38,10 @@ async function queueDepth(url: string): Promise<number> {
 
 describe('runner process', () => {
   it('SIGTERM: turns not ready, refuses new work, finishes in-flight work, exits 0', async () => {
-    const runner = await startRunner(testEnv({ OFTSR_DRAIN_TIMEOUT_MS: '30000' }));
+    const runner = await startRunner({
+      env: testEnv({ OFTSR_DRAIN_TIMEOUT_MS: '30000' }),
+      readyTimeoutMs: 60_000,
+    });
     runners.push(runner);
     const body = await patternImage(300, 120);
     const inflight = fetch(`${runner.url}/v1/upscale`, {
@@ -49,7 +50,7 @@ describe('runner process', () => {
       headers: { 'content-type': 'image/png', ...AUTH },
     });
     await waitFor(async () => (await queueDepth(runner.url)) >= 1, 20_000, 20);
-    process.kill(runner.child.pid as number, 'SIGTERM');
+    process.kill(runner.proc.pid as number, 'SIGTERM');
     await waitFor(async () => (await fetch(`${runner.url}/v2/health/ready`)).status === 503, 5_000, 20);
     expect((await fetch(`${runner.url}/v2/health/live`)).status).toBe(200);
     const refused = await fetch(`${runner.url}/v1/upscale`, {
@@ -67,8 +68,8 @@ describe('runner process', () => {
   });
 
   it('a job killed in the middle of its S3 write leaves no object under the destination key', async () => {
-    const runner = await startRunner(
-      testEnv({
+    const runner = await startRunner({
+      env: testEnv({
         OFTSR_S3_ENDPOINT: `http://127.0.0.1:${proxy.port}`,
         OFTSR_S3_REGION: 'us-east-1',
         OFTSR_S3_FORCE_PATH_STYLE: '1',
@@ -76,7 +77,8 @@ describe('runner process', () => {
         AWS_ACCESS_KEY_ID: 'test',
         AWS_SECRET_ACCESS_KEY: 'test',
       }),
-    );
+      readyTimeoutMs: 60_000,
+    });
     runners.push(runner);
     await moto.client.send(
       new PutObjectCommand({ Bucket: BUCKET, Key: 'in/killed.png', Body: await patternImage(100, 100) }),

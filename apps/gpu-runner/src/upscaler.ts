@@ -6,15 +6,15 @@
  */
 import { IMAGE_MIME, OftsrError, chooseTile, priceUpscale } from '@oftsr/shared';
 import type { EncodedFormat, RequestParams, UpscaleWork } from '@oftsr/shared';
-import { MicroBatcher } from './batcher.ts';
+import { MicroBatcher } from './inference/batcher.ts';
 import type { Config } from './config.ts';
 import { RetryLaterError, unprocessable } from './errors.ts';
-import { decodeImage, probeImage, sourceFormatOf } from './image-io.ts';
-import type { ImageInfo } from './image-io.ts';
+import { decodeImage, probeImage, sourceFormatOf } from './io/image-io.ts';
+import type { ImageInfo } from './io/image-io.ts';
 import type { RunnerMetrics } from './metrics.ts';
-import type { ExecutionProvider, LoadedModel, WarmUpReport } from './session.ts';
-import { upscaleImage } from './upscale-image.ts';
-import { WorkerSession } from './worker-session.ts';
+import type { ExecutionProvider, LoadedModel, WarmUpReport } from './inference/onnx-session.ts';
+import { upscaleImage } from './inference/upscale-image.ts';
+import { WorkerSession } from './inference/worker-session.ts';
 
 /** Lifecycle of the runner. Only `ready` takes work. */
 export type RunnerState = 'starting' | 'ready' | 'draining' | 'failed';

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { defaultModelPath, loadModel, modelPaths } from '../session.ts';
+import { defaultModelPath, loadModel, modelPaths } from '../inference/onnx-session.ts';
 import { DEFAULT_TILE_SIZES } from '@oftsr/shared';
 import { realModelPresent, tempDir, writePattern } from '../testing/fixtures.ts';
 import { startRuntime, TEST_TOKEN } from '../testing/runtime.ts';

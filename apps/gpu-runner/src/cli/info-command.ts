@@ -1,7 +1,7 @@
 /**
  * `oftsr info`: the model's manifest metadata and the execution provider actually in use.
  */
-import type { LoadedModel } from '../session.ts';
+import type { LoadedModel } from '../inference/onnx-session.ts';
 import { openModel } from './model-options.ts';
 import type { ModelCliOptions } from './model-options.ts';
 import type { CommandIo } from './upscale-command.ts';

@@ -5,7 +5,7 @@
  */
 import { CommanderError } from 'commander';
 import { OftsrError } from '@oftsr/shared';
-import { removePendingTempFiles } from '../atomic-write.ts';
+import { removePendingTempFiles } from '../io/atomic-write.ts';
 import { buildProgram } from './program.ts';
 import { EXIT } from './upscale-command.ts';
 

@@ -3,8 +3,8 @@
  * untrained-model warning.
  */
 import { OftsrError } from '@oftsr/shared';
-import { EXECUTION_PROVIDERS, loadModel } from '../session.ts';
-import type { ExecutionProvider, LoadedModel } from '../session.ts';
+import { EXECUTION_PROVIDERS, loadModel } from '../inference/onnx-session.ts';
+import type { ExecutionProvider, LoadedModel } from '../inference/onnx-session.ts';
 
 /** Parsed model options (commander's camel-cased names). */
 export interface ModelCliOptions {

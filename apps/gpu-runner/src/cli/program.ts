@@ -4,8 +4,8 @@
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { DEFAULT_T, MAX_SEED, OUTPUT_FORMATS } from '@oftsr/shared';
-import { DEFAULT_MAX_INPUT_PIXELS } from '../image-io.ts';
-import { EXECUTION_PROVIDERS, defaultModelPath } from '../session.ts';
+import { DEFAULT_MAX_INPUT_PIXELS } from '../io/image-io.ts';
+import { EXECUTION_PROVIDERS, defaultModelPath } from '../inference/onnx-session.ts';
 import { runInfo } from './info-command.ts';
 import type { InfoCliOptions } from './info-command.ts';
 import pkg from '../../package.json' with { type: 'json' };

@@ -7,7 +7,7 @@ import { mkdir, readdir, stat } from 'node:fs/promises';
 import { basename, extname, join, resolve } from 'node:path';
 import { OftsrError } from '@oftsr/shared';
 import type { EncodedFormat, OutputFormat } from '@oftsr/shared';
-import { FORMAT_EXTENSIONS, IMAGE_EXTENSIONS, resolveFormat } from '../image-io.ts';
+import { FORMAT_EXTENSIONS, IMAGE_EXTENSIONS, resolveFormat } from '../io/image-io.ts';
 
 /** One image to upscale. */
 export interface Job {

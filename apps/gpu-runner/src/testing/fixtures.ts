@@ -1,12 +1,14 @@
 /**
- * Test helpers: temp folders, small synthetic images, and the real model when it is present.
+ * Test helpers: temp folders, PNGs written byte by byte, and the real model when it is present. The
+ * pattern images come from the harness (@oftsr/devkit), which the benches use too.
  */
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { deflateSync } from 'node:zlib';
-import sharp from 'sharp';
-import { defaultModelPath, modelPaths } from '../session.ts';
+import { defaultModelPath, modelPaths } from '../inference/onnx-session.ts';
+
+export { patternImage, patternPixels, writePattern } from '@oftsr/devkit';
 
 /** A fresh temp folder; call the returned `cleanup` in afterAll/afterEach. */
 export function tempDir(prefix = 'oftsr-test-'): { dir: string; cleanup: () => void } {
@@ -26,49 +28,6 @@ export function realModelPresent(): boolean {
     throw new Error(`OFTSR_REQUIRE_MODEL=1 but ${paths.onnx} or its manifest is missing`);
   }
   return present;
-}
-
-/**
- * A deterministic RGB test pattern (gradients, a disc, stripes) as interleaved 8-bit pixels: smooth
- * and sharp content, so tiling and seed effects are visible.
- */
-export function patternPixels(width: number, height: number, channels: 3 | 4 = 3): Uint8Array {
-  const px = new Uint8Array(width * height * channels);
-  for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) {
-      const i = (y * width + x) * channels;
-      const inDisc = (x - width / 2) ** 2 + (y - height / 2) ** 2 < (Math.min(width, height) / 3) ** 2;
-      px[i] = Math.round((255 * x) / Math.max(1, width - 1));
-      px[i + 1] = inDisc ? 230 : Math.round((255 * y) / Math.max(1, height - 1));
-      px[i + 2] = x % 4 < 2 ? 40 : 200;
-      if (channels === 4) px[i + 3] = Math.round((255 * (x + y)) / Math.max(1, width + height - 2));
-    }
-  }
-  return px;
-}
-
-/** A pattern image encoded in `format`. */
-export async function patternImage(
-  width: number,
-  height: number,
-  format: 'png' | 'jpeg' | 'webp' | 'avif' = 'png',
-  channels: 3 | 4 = 3,
-): Promise<Buffer> {
-  return sharp(Buffer.from(patternPixels(width, height, channels)), { raw: { width, height, channels } })
-    .toFormat(format)
-    .toBuffer();
-}
-
-/** Writes {@link patternPixels} as an image file; the format follows the extension. */
-export async function writePattern(
-  path: string,
-  width: number,
-  height: number,
-  channels: 3 | 4 = 3,
-): Promise<void> {
-  await sharp(Buffer.from(patternPixels(width, height, channels)), {
-    raw: { width, height, channels },
-  }).toFile(path);
 }
 
 /** What {@link encodePng} writes: exact IHDR fields, so every PNG colour type can be made. */
