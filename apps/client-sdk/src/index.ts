@@ -32,7 +32,9 @@ export type {
   Preference,
 };
 
-/** The tile sizes the runner uses by default (`OFTSR_TILE_SIZES`): the same padding, the same pixels. */
+/**
+ * The SDK's default tile sizes (WebGPU-sized fixed shapes); any list gives the runner's pixels.
+ */
 export { DEFAULT_TILE_SIZES };
 
 /** Options of {@link createUpscaler}. */
@@ -361,8 +363,7 @@ export function createUpscaler(options: UpscalerOptions): Upscaler {
             reject(Object.assign(err instanceof Error ? err : new Error(String(err)), { loadFailure: true })),
           );
         });
-        const tile =
-          opts.tileSize ?? chooseTile(tileSizes, image.width, image.height, ready.manifest.alignment);
+        const tile = opts.tileSize ?? chooseTile(tileSizes, ready.manifest, image.width, image.height);
         report(0, 1);
         const result = await runOnDevice(dw, image, params, tile, signal, report);
         const out = await toOutput(kind, result, format, quality);
@@ -456,9 +457,7 @@ export function createUpscaler(options: UpscalerOptions): Upscaler {
       }
       for (const size of sizes) {
         const tile =
-          typeof size === 'number'
-            ? size
-            : chooseTile(tileSizes, size.width, size.height, ready.manifest.alignment);
+          typeof size === 'number' ? size : chooseTile(tileSizes, ready.manifest, size.width, size.height);
         if (!Number.isInteger(tile) || tile < 4 || tile % 4 !== 0) {
           throw new OftsrError(
             'bad_param',
