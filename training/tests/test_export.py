@@ -59,7 +59,7 @@ def test_export_model_is_valid_and_stamped(exported):
     assert [o.name for o in model.graph.output] == ["sr"]
     meta = {p.key: p.value for p in model.metadata_props}
     assert META_KEYS <= set(meta)
-    assert meta["contract"] == str(CONTRACT) == str(manifest["contract"]) == "1"
+    assert meta["contract"] == str(CONTRACT) == str(manifest["contract"]) == "2"
     assert meta["version"] == manifest["version"] == "test-1"
     assert meta["scale"] == "4" and manifest["scale"] == 4
     assert float(meta["sigma_p"]) == manifest["sigma_p"] == pytest.approx(0.1)
