@@ -26,7 +26,7 @@ describe('loadConfig', () => {
 
   it('tiles by execution provider unless told otherwise', () => {
     expect(loadConfig({ ...AUTH, OFTSR_PROVIDERS: 'cuda,cpu' })).toMatchObject({
-      tileSizes: [128, 256, 320, 384],
+      tileSizes: [128, 256, 320],
       fixedTiles: true,
     });
     expect(loadConfig({ ...AUTH, OFTSR_TILE_SIZES: '64,128' })).toMatchObject({

@@ -81,11 +81,11 @@ function roundUp(value: number, step: number): number {
 /**
  * The tile sizes the SDK and the CLI use by default, and the runner's on execution providers other
  * than the CPU (`OFTSR_TILE_SIZES`). Not part of the pixel contract (any list gives the same pixels,
- * see {@link frameSize}): a size trades padding work against warmed shapes. 512² is left out: its
- * ×4 tensors outgrow common WebGPU buffer limits. 320² holds a 256² input with its context in one
- * tile (1.56× its pixels; 256² tiles would take four).
+ * see {@link frameSize}): a size trades padding work against warmed shapes. 320² holds a 256²
+ * input with its context in one tile (1.56× its pixels; 256² tiles would take four); larger sizes
+ * are left out for WebGPU, whose buffer limits 512² tensors outgrow.
  */
-export const DEFAULT_TILE_SIZES: readonly number[] = [128, 256, 320, 384];
+export const DEFAULT_TILE_SIZES: readonly number[] = [128, 256, 320];
 
 /**
  * LR pixels of context every image is given on its right and bottom before tiling (contract 2):
@@ -119,7 +119,7 @@ export function frameSize(
  * The tile size a fixed set of sizes gives an image: the smallest that holds its whole
  * {@link frameSize} as one tile, else the largest, so every tile has one of a few warmed shapes.
  *
- * @example chooseTile([128, 256, 320, 384], { margin: 53, alignment: 4 }, 256, 256) // 320
+ * @example chooseTile([128, 256, 320], { margin: 53, alignment: 4 }, 256, 256) // 320
  */
 export function chooseTile(
   tileSizes: readonly number[],
