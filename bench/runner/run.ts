@@ -25,8 +25,8 @@ const runner = await startRunner({
     OFTSR_MAX_BATCH: '4',
     OFTSR_MAX_DELAY_MS: '5',
     OFTSR_MAX_INPUT_MEGAPIXELS: '4',
-    // Pinned: the results were taken with these; bench/runner/tiles.ts compares tile sets.
-    OFTSR_TILE_SIZES: '64,128,256',
+    // The provider's default tiling (contract 2: any tile list gives the same pixels);
+    // bench/runner/tiles.ts compares tile sets.
   },
   readyTimeoutMs: 180_000,
 });
@@ -195,9 +195,9 @@ try {
         `| ${t.lr} | ${t.out} | ${t.mean_latency_ms} | ${t.output_mp_per_s} | ${t.model_only_output_mp_per_s} |`,
     ),
     '',
-    'Inputs above the largest tile (256) are cut into 256² tiles overlapping by 52 px per side (the',
-    "model's receptive field), so 512² does about 2.25× the work of its pixel count: raise OFTSR_TILE_SIZES",
-    'for large inputs on a GPU with memory to spare.',
+    "Every image gets 56 px of context on its right and bottom (the model's receptive field); on the CPU it",
+    'then runs as one tile of exactly that frame up to 640², larger ones in 640² tiles overlapping by 56 px',
+    '(runner README, OFTSR_TILE_SIZES / OFTSR_FIXED_TILES).',
     '',
     '## Latency by concurrency (128² inputs)',
     '',

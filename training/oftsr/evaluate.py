@@ -2,8 +2,9 @@
 
 Inputs are made as the product receives them: HR -> bicubic x1/4 with antialiasing -> 8-bit LR. Outputs are
 quantised to 8-bit RGB before any metric. Noise comes from the shared noise field (seed 0), the same function the
-runtimes use, so numbers here are the numbers a user gets. Images whose LR size is not a multiple of the model's
-alignment are edge-padded and cropped back, exactly as the runtimes do.
+runtimes use, so numbers here are the numbers a user gets. Every LR image is edge-padded on its right and bottom by
+the model's margin rounded up to its alignment, then up to the alignment, and cropped back, exactly as the runtimes
+do (contract 2: packages/shared frameSize), so the output does not depend on how a runtime tiles it.
 """
 
 from __future__ import annotations
@@ -42,19 +43,22 @@ def jpeg_roundtrip(lr: torch.Tensor, quality: int) -> torch.Tensor:
     return to_signed(torch.from_numpy(decoded.copy()).permute(2, 0, 1)[None].to(lr.device))
 
 
-def pad_to(x: torch.Tensor, multiple: int) -> torch.Tensor:
+def pad_to(x: torch.Tensor, multiple: int, margin: int = 0) -> torch.Tensor:
+    """Replicate-pad the right and bottom by `margin` rounded up to `multiple`, then up to a multiple of it."""
     h, w = x.shape[-2:]
-    ph, pw = (-h) % multiple, (-w) % multiple
+    context = -(-margin // multiple) * multiple
+    ph, pw = context + (-(h + context)) % multiple, context + (-(w + context)) % multiple
     return F.pad(x, (0, pw, 0, ph), mode="replicate") if ph or pw else x
 
 
 class Evaluator:
     def __init__(self, teacher: FlowDenoiser | None, student: OneStepStudent | None, device, niqe_params: str | None,
-                 alignment: int = 4, sampler: str = "euler", seed: int = 0):
+                 alignment: int = 4, sampler: str = "euler", seed: int = 0, margin: int = 53):
         self.teacher = teacher.to(device).eval() if teacher is not None else None
         self.graph = StudentGraph(student).to(device).eval() if student is not None else None
         self.up = BicubicUp().to(device)
         self.device, self.alignment, self.sampler, self.seed = device, alignment, SAMPLERS[sampler], seed
+        self.margin = margin  # the model's receptive radius (export_onnx.measure_margin: 53 for the shipped one)
         self.niqe = NIQE(niqe_params, device=device) if niqe_params else None
         self.sigma_p = (teacher or student).sigma_p
 
@@ -75,7 +79,7 @@ class Evaluator:
         lr = degrade(hr)
         if jpeg_quality is not None:
             lr = jpeg_roundtrip(lr, jpeg_quality)
-        lr = pad_to(lr, self.alignment)
+        lr = pad_to(lr, self.alignment, self.margin)
         up_lr = self.up(lr)
         ph, pw = up_lr.shape[-2:]
         noise = torch.from_numpy(noise_field(self.seed, 0, 0, ph, pw)).to(self.device)[None]

@@ -22,7 +22,9 @@ from .networks import OneStepStudent, StudentGraph, count_params, receptive_radi
 from .noise import noise_field
 
 OPSET = 17
-CONTRACT = 1
+# 2: every image gets `margin` replicated LR pixels of context on its right and bottom before tiling (evaluate.py's
+# pad_to, packages/shared frameSize), so output pixels no longer depend on the tile list.
+CONTRACT = 2
 INPUTS, OUTPUTS = ("lr", "noise", "t"), ("sr",)
 
 
@@ -77,7 +79,9 @@ def export_student(student: OneStepStudent, out_dir: Path, name: str, trained: b
                       output_names=list(OUTPUTS), dynamic_axes=dyn, do_constant_folding=True)
     model = onnx.load(str(onnx_path))
     onnx.checker.check_model(model)
-    digest_src = hashlib.sha256(model.graph.SerializeToString()).hexdigest()[:10]
+    # The contract is in the digest: the same graph under a new contract makes other pixels, so another version
+    # (and so other cache keys).
+    digest_src = hashlib.sha256(model.graph.SerializeToString() + f"contract={CONTRACT}".encode()).hexdigest()[:10]
     version = version or f"{time.strftime('%Y.%m.%d')}-{digest_src}"
     meta = {"contract": str(CONTRACT), "name": name, "version": version, "scale": "4",
             "sigma_p": repr(float(graph.student.sigma_p)), "alignment": str(alignment), "margin": str(margin),

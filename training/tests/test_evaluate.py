@@ -64,3 +64,15 @@ def test_a_constant_image_is_reproduced_exactly(tmp_path):
     for name, out in outs.items():
         assert (out == 91).all(), name
         assert psnr_y(out, out) == float("inf")
+
+
+def test_pad_to_adds_the_margin_of_context_then_aligns():
+    """Contract 2, as packages/shared frameSize: margin 53 at alignment 4 is 56 px of replicated context."""
+    from oftsr.evaluate import pad_to
+
+    x = torch.arange(35.0).reshape(1, 1, 5, 7)
+    y = pad_to(x, 4, 53)
+    assert tuple(y.shape[-2:]) == (64, 64)  # 5 + 56 = 61 → 64; 7 + 56 = 63 → 64
+    assert torch.equal(y[..., :5, :7], x)
+    assert torch.equal(y[..., 63, 63], x[..., 4, 6])
+    assert tuple(pad_to(x, 4).shape[-2:]) == (8, 8)

@@ -59,7 +59,7 @@ def test_export_model_is_valid_and_stamped(exported):
     assert [o.name for o in model.graph.output] == ["sr"]
     meta = {p.key: p.value for p in model.metadata_props}
     assert META_KEYS <= set(meta)
-    assert meta["contract"] == str(CONTRACT) == str(manifest["contract"]) == "1"
+    assert meta["contract"] == str(CONTRACT) == str(manifest["contract"]) == "2"
     assert meta["version"] == manifest["version"] == "test-1"
     assert meta["scale"] == "4" and manifest["scale"] == 4
     assert float(meta["sigma_p"]) == manifest["sigma_p"] == pytest.approx(0.1)
@@ -157,3 +157,16 @@ def test_shipped_margin_covers_its_architecture():
     assert graph.student.backbone.alignment == manifest["alignment"]
     radii = radius_per_phase(graph, size=128)
     assert max(radii) <= manifest["margin"], f"manifest margin {manifest['margin']}, per-phase radii {radii}"
+
+
+def test_the_contract_is_part_of_the_version(tmp_path, monkeypatch):
+    """Contract 2 changed pixels, not the graph: the same weights must still get a new version (and cache keys)."""
+    import oftsr.export_onnx as ex
+
+    student = randomise(OneStepStudent(TINY, 0.1), seed=2)
+    versions = []
+    for contract in (1, 2):
+        monkeypatch.setattr(ex, "CONTRACT", contract)
+        versions.append(ex.export_student(student, tmp_path / str(contract), "v", trained=False, tile=32)["version"])
+    assert versions[0] != versions[1]
+    assert versions[0].split("-")[0] == versions[1].split("-")[0]  # same date, other digest

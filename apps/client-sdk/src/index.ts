@@ -22,5 +22,7 @@ export type {
   WarmupSize,
 } from './upscaler.ts';
 
-/** The tile sizes the runner uses by default (`OFTSR_TILE_SIZES`): the same padding, the same pixels. */
+/**
+ * The SDK's default tile sizes (WebGPU-sized fixed shapes); any list gives the runner's pixels.
+ */
 export { DEFAULT_TILE_SIZES };

@@ -232,8 +232,7 @@ export function createUpscaler(options: UpscalerOptions): Upscaler {
         const loading = device.ready(provider, signal);
         emit('load', 0);
         const ready = await loading;
-        const tile =
-          opts.tileSize ?? chooseTile(tileSizes, image.width, image.height, ready.manifest.alignment);
+        const tile = opts.tileSize ?? chooseTile(tileSizes, ready.manifest, image.width, image.height);
         report(0, 1);
         const result = await device.run(image, params, tile, signal, report);
         const out = await toOutput(kind, result, format, quality);
@@ -303,9 +302,9 @@ export function createUpscaler(options: UpscalerOptions): Upscaler {
       signal?.throwIfAborted();
       const c = await capabilities();
       if (c.path === 'cloud' || deviceDisabled) return c;
-      let alignment: number;
+      let manifest: ModelManifest;
       try {
-        alignment = (await device.ready(c.path, signal, true)).manifest.alignment;
+        manifest = (await device.ready(c.path, signal, true)).manifest;
       } catch (err) {
         if (signal?.aborted || !options.cloud) throw err;
         device.stop();
@@ -314,7 +313,7 @@ export function createUpscaler(options: UpscalerOptions): Upscaler {
       }
       for (const size of sizes) {
         const tile =
-          typeof size === 'number' ? size : chooseTile(tileSizes, size.width, size.height, alignment);
+          typeof size === 'number' ? size : chooseTile(tileSizes, manifest, size.width, size.height);
         if (!Number.isInteger(tile) || tile < 4 || tile % 4 !== 0) {
           throw new OftsrError(
             'bad_param',

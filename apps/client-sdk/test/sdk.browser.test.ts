@@ -294,9 +294,9 @@ describe.skipIf(!chromiumPresent)('client-sdk in Chromium', () => {
         deviceTilesDone: number;
       };
       w.deviceTilesDone = 0;
-      // 136x40 with 128² tiles (the smallest above twice the overlap): two device tiles; the
-      // device is lost after the first.
-      const png = await w.patternPng(136, 40);
+      // 80x40 (a 136x96 frame with its context) with 128² tiles (the smallest above twice the
+      // overlap): two device tiles; the device is lost after the first.
+      const png = await w.patternPng(80, 40);
       const options = { t: 0.5, seed: 3, tileSize: 128, output: 'imageData' as const };
       const up = createUpscaler({
         model: '/models/oftsr-student-x4.json',
@@ -354,7 +354,7 @@ describe.skipIf(!chromiumPresent)('client-sdk in Chromium', () => {
     const settled = await outcome;
     if ('error' in settled) throw settled.error;
     const r = settled.value;
-    expect(r).toMatchObject({ ranOn: 'cloud', fallbackFrom: 'webgpu', w: 544, h: 160 });
+    expect(r).toMatchObject({ ranOn: 'cloud', fallbackFrom: 'webgpu', w: 320, h: 160 });
     expect(r.reason).toMatch(/^webgpu failed/);
     // The job was finished in the cloud: the same pixels as asking the cloud directly.
     expect(r.diff).toBe(0);
@@ -424,7 +424,8 @@ describe.skipIf(!chromiumPresent)('client-sdk in Chromium', () => {
     const r = await page.evaluate(async () => {
       const { createUpscaler } = await (window as unknown as { sdk(): Promise<Sdk> }).sdk();
       const w = window as unknown as { patternPng(w: number, h: number): Promise<Blob> };
-      const png = await w.patternPng(200, 40);
+      // A 208x96 frame with its context: two 160² tiles.
+      const png = await w.patternPng(150, 40);
       const up = createUpscaler({ model: '/models/oftsr-student-x4.json', prefer: 'device' });
       const progress: { done: number; total: number; where: string; stage: string; fraction: number }[] = [];
       const res = await up.upscale(png, {
@@ -471,7 +472,7 @@ describe.skipIf(!chromiumPresent)('client-sdk in Chromium', () => {
       };
     });
     expect(r.ranOn).toBe('wasm');
-    expect(r.bitmap).toEqual([800, 160]);
+    expect(r.bitmap).toEqual([600, 160]);
     const tiles = r.progress.filter((p) => p.stage === 'tiles');
     expect(tiles.map((p) => p.done)).toEqual([0, 1, 2]);
     expect(tiles.every((p) => p.total === 2 || p.done === 0)).toBe(true);

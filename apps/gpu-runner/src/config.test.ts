@@ -10,7 +10,8 @@ describe('loadConfig', () => {
     expect(c).toMatchObject({
       port: 8080,
       providers: ['cpu'],
-      tileSizes: [64, 128, 256],
+      tileSizes: [640],
+      fixedTiles: false,
       maxBatch: 4,
       maxQueue: 16,
     });
@@ -21,6 +22,18 @@ describe('loadConfig', () => {
     expect(c.maxWorkBytes).toBe(4096 * 1024 * 1024);
     expect(c.bodyTimeoutMs).toBe(10_000);
     expect(c.s3.partSizeBytes).toBe(8 * 1024 * 1024);
+  });
+
+  it('tiles by execution provider unless told otherwise', () => {
+    expect(loadConfig({ ...AUTH, OFTSR_PROVIDERS: 'cuda,cpu' })).toMatchObject({
+      tileSizes: [128, 256, 320],
+      fixedTiles: true,
+    });
+    expect(loadConfig({ ...AUTH, OFTSR_TILE_SIZES: '64,128' })).toMatchObject({
+      tileSizes: [64, 128],
+      fixedTiles: true,
+    });
+    expect(loadConfig({ ...AUTH, OFTSR_TILE_SIZES: '512', OFTSR_FIXED_TILES: '0' }).fixedTiles).toBe(false);
   });
 
   it('parses lists, booleans and numbers; empty strings count as unset', () => {

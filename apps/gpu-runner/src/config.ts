@@ -10,6 +10,20 @@ import type { ExecutionProvider } from './inference/onnx-session.ts';
 
 const MiB = 1024 * 1024;
 
+/**
+ * Tiling by execution provider, when OFTSR_TILE_SIZES / OFTSR_FIXED_TILES are unset. Any tile list
+ * gives the same pixels (contract 2), so this is a speed choice. On the CPU shapes cost nothing to
+ * change: an image runs as one tile of exactly its frame up to 640², and larger ones in 640² tiles
+ * (bench/runner/STAGES.md: ~1.2–1.6× the image's pixels instead of 2.25–3× with 256² tiles). Other
+ * providers keep a few fixed, warmed shapes that tiles of concurrent requests can share in a batch.
+ */
+export const PROVIDER_TILING: Readonly<
+  Record<'cpu' | 'other', { tileSizes: number[]; fixedTiles: boolean }>
+> = {
+  cpu: { tileSizes: [640], fixedTiles: false },
+  other: { tileSizes: [...DEFAULT_TILE_SIZES], fixedTiles: true },
+};
+
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
 const bool = z
   .enum(['0', '1', 'true', 'false', 'yes', 'no'])
@@ -36,7 +50,8 @@ export const ConfigEnv = z.object({
   OFTSR_TILE_SIZES: list
     .pipe(z.array(z.string().regex(/^[0-9]{1,5}$/, 'must be positive integers')).min(1))
     .transform((v) => [...new Set(v.map(Number))].sort((a, b) => a - b))
-    .default([...DEFAULT_TILE_SIZES]),
+    .optional(),
+  OFTSR_FIXED_TILES: bool.optional(),
   OFTSR_MAX_BATCH: int(1, 64).default(4),
   OFTSR_MAX_DELAY_MS: int(0, 1000).default(5),
   OFTSR_BATCH_CONCURRENCY: int(1, 16).default(1),
@@ -83,6 +98,8 @@ export interface Config {
   requireProvider: ExecutionProvider | undefined;
   threads: number;
   tileSizes: number[];
+  /** Images smaller than their tile are padded up to it (fixed shapes); else they run at their frame size. */
+  fixedTiles: boolean;
   maxBatch: number;
   maxDelayMs: number;
   batchConcurrency: number;
@@ -135,6 +152,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     problems.push('OFTSR_DEFAULT_DEADLINE_MS must not exceed OFTSR_MAX_DEADLINE_MS');
   }
   if (problems.length > 0) throw new Error(`invalid configuration: ${problems.join('; ')}`);
+  const tiling =
+    PROVIDER_TILING[(e.OFTSR_REQUIRE_PROVIDER ?? e.OFTSR_PROVIDERS[0]) === 'cpu' ? 'cpu' : 'other'];
   return {
     host: e.OFTSR_HOST,
     port: e.OFTSR_PORT,
@@ -142,7 +161,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     providers: e.OFTSR_PROVIDERS,
     requireProvider: e.OFTSR_REQUIRE_PROVIDER,
     threads: e.OFTSR_THREADS,
-    tileSizes: e.OFTSR_TILE_SIZES,
+    tileSizes: e.OFTSR_TILE_SIZES ?? tiling.tileSizes,
+    fixedTiles: e.OFTSR_FIXED_TILES ?? (e.OFTSR_TILE_SIZES ? true : tiling.fixedTiles),
     maxBatch: e.OFTSR_MAX_BATCH,
     maxDelayMs: e.OFTSR_MAX_DELAY_MS,
     batchConcurrency: e.OFTSR_BATCH_CONCURRENCY,

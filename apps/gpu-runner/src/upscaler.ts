@@ -117,7 +117,13 @@ export class Upscaler {
               threads: config.threads,
               profilePlacement: provider !== 'cpu',
             },
-            shapes: config.tileSizes.map((t) => ({ width: t, height: t })),
+            // Without fixed tiles shapes vary per image; one small shape initialises the session.
+            shapes: (config.fixedTiles ? config.tileSizes : [Math.min(128, ...config.tileSizes)]).map(
+              (t) => ({
+                width: t,
+                height: t,
+              }),
+            ),
             maxBatch: config.maxBatch,
           });
           try {
@@ -182,7 +188,11 @@ export class Upscaler {
           this.updateGauges();
         },
       });
-      this.msPerTilePixel = warmupRate(this.warmup, config.tileSizes, config.maxBatch);
+      this.msPerTilePixel = warmupRate(
+        this.warmup,
+        config.fixedTiles ? config.tileSizes : [Math.min(128, ...config.tileSizes)],
+        config.maxBatch,
+      );
       this.state = 'ready';
       this.metrics.ready.set(1);
       log(
@@ -276,6 +286,7 @@ export class Upscaler {
       }
       const work = priceUpscale(model.manifest, info.width, info.height, {
         tileSizes: this.config.tileSizes,
+        fixedTile: this.config.fixedTiles,
         inFlight: this.config.maxBatch,
       });
       if (work.bytes > maxWorkBytes) {
@@ -413,10 +424,10 @@ export class Upscaler {
       this.metrics.decode.observe(decodeMs / 1000);
       signal?.throwIfAborted();
       const timings: { inferMs?: number; encodeMs?: number } = {};
-      const tile = chooseTile(this.config.tileSizes, image.width, image.height, model.manifest.alignment);
+      const tile = chooseTile(this.config.tileSizes, model.manifest, image.width, image.height);
       const out = await upscaleImage(model, image, params, {
         tile,
-        fixedTile: true,
+        fixedTile: this.config.fixedTiles,
         executor: batcher,
         inFlight: this.config.maxBatch,
         ...(signal ? { signal } : {}),
@@ -427,7 +438,7 @@ export class Upscaler {
       const totalMs = performance.now() - start;
       // Only a request that had the runner to itself measures the service rate (no queueing in it),
       // and only one that ran at least a full largest tile: tiny ones are all fixed overhead.
-      const largest = this.config.tileSizes.at(-1) ?? 0;
+      const largest = Math.min(256, this.config.tileSizes.at(-1) ?? 0);
       if (alone && this.concurrentSince === concurrentMark && work.tilePixels >= largest * largest) {
         const rate = (timings.inferMs ?? 0) / work.tilePixels;
         this.msPerTilePixel =

@@ -44,10 +44,17 @@ describe('parseManifest', () => {
   });
 });
 
+describe('contract version', () => {
+  it('refuses a contract-1 manifest (tile-dependent border pixels) with a clear message', () => {
+    const err = contractError(() => parseManifest({ ...sample, contract: 1 }));
+    expect(err.message).toContain('contract: this runtime reads contract 2');
+  });
+});
+
 describe('validateModel', () => {
   it('accepts a matching session and metadata', () => {
     const metadata = {
-      contract: '1',
+      contract: '2',
       version: '0.0.0-sample',
       scale: '4',
       sigma_p: '0.5',

@@ -1,8 +1,12 @@
 import { z } from 'zod';
 import { OftsrError } from './errors.ts';
 
-/** Version of the model I/O contract described here; bumped on any incompatible change. */
-export const CONTRACT_VERSION = 1;
+/**
+ * Version of the model I/O contract described here; bumped on any incompatible change. 2: every
+ * image gets `margin` pixels of replicated context on its right and bottom before tiling
+ * (`frameSize`), so output pixels no longer depend on the tile list.
+ */
+export const CONTRACT_VERSION = 2;
 
 /** Model input names, in order: LR tile, noise at output pixels, strength t. */
 export const MODEL_INPUTS = ['lr', 'noise', 't'] as const;
@@ -30,7 +34,9 @@ const positiveInt = z.int().min(1);
  */
 export const ModelManifest = z
   .object({
-    contract: z.literal(CONTRACT_VERSION),
+    contract: z.literal(CONTRACT_VERSION, {
+      error: `this runtime reads contract ${CONTRACT_VERSION} (re-export the model with training/export.py)`,
+    }),
     name: z.string().min(1),
     version: z.string().min(1),
     /** File name of the ONNX model, relative to the manifest. */

@@ -64,7 +64,15 @@ export type { NoiseCacheOptions } from './noise.ts';
 export { TileBlender, cropChw, padReplicate, padSize, planTiles } from './tiling.ts';
 export type { BlendOptions, PlanOptions, Rect, Tile, TilePlan } from './tiling.ts';
 
-export { chooseTile, DEFAULT_TILE_SIZES, NoiseBands, planUpscale, upscaleTiles } from './pipeline.ts';
+export {
+  chooseTile,
+  contextPad,
+  DEFAULT_TILE_SIZES,
+  frameSize,
+  NoiseBands,
+  planUpscale,
+  upscaleTiles,
+} from './pipeline.ts';
 export type { SignalLike, TileExecutor, TileInput, TiledUpscaleOptions, TilingOptions } from './pipeline.ts';
 
 export { pixelsToTensor, resizeBicubic, tensorToPixels } from './tensor.ts';

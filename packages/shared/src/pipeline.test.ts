@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { OftsrError } from './errors.ts';
 import { parseManifest } from './contract.ts';
 import { NoiseCache, noiseField } from './noise.ts';
-import { chooseTile, planUpscale, upscaleTiles } from './pipeline.ts';
+import { chooseTile, contextPad, frameSize, planUpscale, upscaleTiles } from './pipeline.ts';
 import type { TileExecutor, TileInput } from './pipeline.ts';
 import sample from '../testdata/sample-manifest.json' with { type: 'json' };
 
@@ -49,11 +49,95 @@ function ramp(width: number, height: number): Float32Array {
   return rgb;
 }
 
+/**
+ * A stand-in for a real conv net's borders: each output pixel is a weighted sum of its LR
+ * neighbourhood within ±`radius`, with zeros outside the tile (a zero-padded conv), so a tile edge
+ * within `radius` of a pixel changes it, as the model's own padding does.
+ */
+function zeroPadModel(radius: number, calls: TileInput[] = []): TileExecutor {
+  return {
+    async run(tile) {
+      calls.push(tile);
+      const { width: w, height: h } = tile;
+      const W = 4 * w;
+      const H = 4 * h;
+      const out = new Float32Array(3 * W * H);
+      for (let c = 0; c < 3; c++) {
+        for (let v = 0; v < H; v++) {
+          for (let u = 0; u < W; u++) {
+            const x = Math.floor(u / 4);
+            const y = Math.floor(v / 4);
+            let sum = 0;
+            for (let dy = -radius; dy <= radius; dy++)
+              for (let dx = -radius; dx <= radius; dx++) {
+                const xx = x + dx;
+                const yy = y + dy;
+                if (xx < 0 || yy < 0 || xx >= w || yy >= h) continue;
+                sum += (tile.lr[(c * h + yy) * w + xx] as number) / (1 + dx * dx + 2 * dy * dy);
+              }
+            const i = (c * H + v) * W + u;
+            out[i] = sum / 4 + tile.t * (tile.noise[i] as number);
+          }
+        }
+      }
+      return out;
+    },
+  };
+}
+
 describe('chooseTile', () => {
-  it('picks the smallest size holding the aligned image, else the largest', () => {
-    expect(chooseTile([64, 128, 256], 48, 40, 4)).toBe(64);
-    expect(chooseTile([64, 128, 256], 65, 10, 4)).toBe(128);
-    expect(chooseTile([64, 128, 256], 1000, 10, 4)).toBe(256);
+  it('picks the smallest size holding the image with its context, else the largest', () => {
+    const m = { margin: 53, alignment: 4 };
+    expect(chooseTile([128, 256, 320, 384], m, 48, 40)).toBe(128);
+    expect(chooseTile([128, 256, 320, 384], m, 256, 256)).toBe(320);
+    expect(chooseTile([128, 256, 320, 384], m, 201, 10)).toBe(320);
+    expect(chooseTile([128, 256, 320, 384], m, 1000, 10)).toBe(384);
+  });
+});
+
+describe('frameSize', () => {
+  it('adds the margin (rounded to the alignment) on the right and bottom, then aligns', () => {
+    expect(contextPad({ margin: 53, alignment: 4 })).toBe(56);
+    expect(frameSize({ margin: 53, alignment: 4 }, 256, 250)).toEqual({ width: 312, height: 308 });
+    expect(frameSize({ margin: 0, alignment: 8 }, 9, 8)).toEqual({ width: 16, height: 8 });
+  });
+});
+
+describe('tile-independent pixels (contract 2)', () => {
+  // margin 2 → 4 px of context; the model reads ±2 LR px with zero padding at tile edges.
+  const cases: [string, { tile: number; overlap?: number; fixedTile?: boolean }][] = [
+    ['one tile, unpadded', { tile: 64 }],
+    ['one tile padded to 64', { tile: 64, fixedTile: true }],
+    ['one tile padded to 128', { tile: 128, fixedTile: true }],
+    ['16² tiles, overlap 4', { tile: 16 }],
+    ['24² tiles, overlap 8', { tile: 24, overlap: 8 }],
+    ['32² tiles, overlap 4, fixed', { tile: 32, fixedTile: true }],
+  ];
+  // Aligned sizes: no alignment padding, so without the context the border pixels see the tile edge.
+  it.each([
+    [36, 20],
+    [8, 28],
+    [37, 22],
+  ])('%d×%d: every tile list gives the same pixels, bit for bit', async (w, h) => {
+    const rgb = ramp(w, h);
+    const outputs: Float32Array[] = [];
+    for (const [, tiling] of cases) {
+      outputs.push(
+        await upscaleTiles(manifest, rgb, w, h, { t: 0.7, seed: 5, executor: zeroPadModel(2), ...tiling }),
+      );
+    }
+    const [first, ...rest] = outputs as [Float32Array, ...Float32Array[]];
+    expect(first.length).toBe(3 * 16 * w * h);
+    rest.forEach((out, k) => {
+      let diff = 0;
+      for (let i = 0; i < out.length; i++)
+        diff = Math.max(diff, Math.abs((out[i] as number) - (first[i] as number)));
+      // Seams blend two exact values with weights summing to 1: equal up to float32 rounding.
+      expect(diff, cases[k + 1]?.[0]).toBeLessThan(1e-6);
+    });
+    // The single-tile plans (no blend) agree exactly.
+    expect(outputs[1]).toEqual(first);
+    expect(outputs[2]).toEqual(first);
   });
 });
 
@@ -61,6 +145,9 @@ describe('planUpscale', () => {
   it('pads to one fixed tile when asked', () => {
     const plan = planUpscale(manifest, 10, 6, { tile: 16, fixedTile: true });
     expect([plan.width, plan.height, plan.tiles.length]).toEqual([16, 16, 1]);
+    // The frame (image + 4 px of context, aligned) is larger than the tile: tiles over the frame.
+    expect(planUpscale(manifest, 10, 6, {}).width).toBe(16);
+    expect(planUpscale(manifest, 13, 6, { tile: 16, fixedTile: true }).width).toBe(20);
   });
   it('rejects tiles the model cannot take', () => {
     expect(() => planUpscale(manifest, 64, 64, { tile: 6 })).toThrow(OftsrError);

@@ -79,35 +79,62 @@ function roundUp(value: number, step: number): number {
 }
 
 /**
- * The tile sizes every runtime uses by default (runner `OFTSR_TILE_SIZES`, the SDK, the CLI). Part
- * of the pixel contract: an image smaller than its tile is replicate-padded up to it, and that
- * padding decides the pixels near its right and bottom borders, so runtimes that must agree
- * (device = cloud = CLI) use the same list. 512² is left out: its ×4 output tensors outgrow common
- * WebGPU buffer limits (bench/runner/TILES.md measures what it would buy).
+ * The tile sizes the SDK and the CLI use by default, and the runner's on execution providers other
+ * than the CPU (`OFTSR_TILE_SIZES`). Not part of the pixel contract (any list gives the same pixels,
+ * see {@link frameSize}): a size trades padding work against warmed shapes. 320² holds a 256²
+ * input with its context in one tile (1.56× its pixels; 256² tiles would take four); larger sizes
+ * are left out for WebGPU, whose buffer limits 512² tensors outgrow.
  */
-export const DEFAULT_TILE_SIZES: readonly number[] = [64, 128, 256];
+export const DEFAULT_TILE_SIZES: readonly number[] = [128, 256, 320];
 
 /**
- * The tile size a fixed set of sizes gives an image: the smallest that holds the whole (aligned)
- * image as one tile, else the largest, so every tile has one of a few warmed shapes. The runner
- * uses it with `OFTSR_TILE_SIZES`; the SDK with the same default list, so both pad alike.
+ * LR pixels of context every image is given on its right and bottom before tiling (contract 2):
+ * its last column and row replicated `margin` times, rounded up to the alignment. Every output pixel
+ * of the image then depends on image pixels alone, whatever further padding a tile list adds; the
+ * left and top need none, since every plan starts its first tile there.
  *
- * @example chooseTile([64, 128, 256], 48, 40, 4) // 64
+ * @example contextPad({ margin: 53, alignment: 4 }) // 56
+ */
+export function contextPad(manifest: Pick<ModelManifest, 'margin' | 'alignment'>): number {
+  return roundUp(manifest.margin, manifest.alignment);
+}
+
+/**
+ * The frame an image is tiled in: the image plus {@link contextPad} on the right and bottom,
+ * rounded up to the alignment. Tiles cover the frame (or, with `fixedTile`, at least one tile);
+ * the output is cropped back to the image.
+ *
+ * @example frameSize({ margin: 53, alignment: 4 }, 256, 250) // { width: 312, height: 308 }
+ */
+export function frameSize(
+  manifest: Pick<ModelManifest, 'margin' | 'alignment'>,
+  width: number,
+  height: number,
+): { width: number; height: number } {
+  const pad = contextPad(manifest);
+  return padSize(width + pad, height + pad, manifest.alignment);
+}
+
+/**
+ * The tile size a fixed set of sizes gives an image: the smallest that holds its whole
+ * {@link frameSize} as one tile, else the largest, so every tile has one of a few warmed shapes.
+ *
+ * @example chooseTile([128, 256, 320], { margin: 53, alignment: 4 }, 256, 256) // 320
  */
 export function chooseTile(
   tileSizes: readonly number[],
+  manifest: Pick<ModelManifest, 'margin' | 'alignment'>,
   width: number,
   height: number,
-  alignment: number,
 ): number {
-  const side = Math.ceil(Math.max(width, height) / alignment) * alignment;
+  const frame = frameSize(manifest, width, height);
+  const side = Math.max(frame.width, frame.height);
   return tileSizes.find((t) => t >= side) ?? (tileSizes.at(-1) as number);
 }
 
 /**
- * Plans the tiles for an image of `width`×`height` LR pixels under the model's alignment, after
- * padding to that alignment (and, with `fixedTile`, to at least one tile). Lets callers count tiles
- * (for a progress bar) before decoding.
+ * Plans the tiles for an image of `width`×`height` LR pixels over its {@link frameSize} (and, with
+ * `fixedTile`, at least one tile). Lets callers count tiles (for a progress bar) before decoding.
  *
  * @throws OftsrError `bad_param` (field `tile` or `overlap`) for sizes the model cannot take.
  */
@@ -132,7 +159,7 @@ export function planUpscale(
       allowed: `a multiple of ${a}`,
     });
   }
-  const padded = padSize(width, height, a);
+  const padded = frameSize(manifest, width, height);
   const w = options.fixedTile ? Math.max(padded.width, tile) : padded.width;
   const h = options.fixedTile ? Math.max(padded.height, tile) : padded.height;
   // One tile covers the whole image: there are no seams, so the overlap plays no part.
@@ -229,8 +256,10 @@ function extractTile(padded: Float32Array, plan: TilePlan, tile: Tile, out: Floa
 /**
  * Upscales a CHW float32 RGB image in [-1, 1] by the model's scale (×4), one executor call per tile.
  *
- * Every tile gets the noise of its own output window (`noiseField(seed, 4·y, 4·x, 4·h, 4·w)` in
- * padded-image output coordinates), so the result does not depend on tile order or batching.
+ * The image is replicate-padded to its {@link frameSize} (and up to the tile with `fixedTile`), and
+ * every tile gets the noise of its own output window (`noiseField(seed, 4·y, 4·x, 4·h, 4·w)`, the
+ * frame's origin being the image's), so the result depends on neither the tile list, nor the
+ * order, nor the batching: any two plans agree up to float rounding in their seams' blend.
  *
  * @returns CHW float32, `3 × 4·height × 4·width`, in [-1, 1].
  * @throws OftsrError `bad_param` for bad tiling options; whatever the executor throws; the signal's

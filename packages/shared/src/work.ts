@@ -36,6 +36,8 @@ export interface UpscaleWork {
 export interface PriceOptions {
   /** Tile sizes the runtime uses; default {@link DEFAULT_TILE_SIZES}. */
   tileSizes?: readonly number[];
+  /** Whether images smaller than their tile are padded up to it (as the runtime runs); default true. */
+  fixedTile?: boolean;
   /** Tiles in flight at once (each holds its input, noise and output); default 4. */
   inFlight?: number;
 }
@@ -60,8 +62,9 @@ export function priceUpscale(
   const tileSizes = options.tileSizes ?? DEFAULT_TILE_SIZES;
   const inFlight = Math.max(1, options.inFlight ?? 4);
   const s = manifest.scale;
-  const tile = chooseTile(tileSizes, width, height, manifest.alignment);
-  const plan = planUpscale(manifest, width, height, { tile, fixedTile: true });
+  const fixedTile = options.fixedTile ?? true;
+  const tile = chooseTile(tileSizes, manifest, width, height);
+  const plan = planUpscale(manifest, width, height, { tile, fixedTile });
   const tiles = plan.tiles.length;
   const tileArea = plan.tileWidth * plan.tileHeight;
   const inPx = width * height;

@@ -7,9 +7,10 @@ import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { chooseTile, DEFAULT_TILE_SIZES, OftsrError, parseParamsFromJson } from '@oftsr/shared';
+import { chooseTile, OftsrError, parseParamsFromJson } from '@oftsr/shared';
 import type { RequestParams, TilingOptions } from '@oftsr/shared';
 import { writeFileAtomic } from '../io/atomic-write.ts';
+import { PROVIDER_TILING } from '../config.ts';
 import { decodeImage, probeImage } from '../io/image-io.ts';
 import { planUpscale } from '../inference/pipeline.ts';
 import type { LoadedModel } from '../inference/onnx-session.ts';
@@ -105,15 +106,11 @@ export async function runUpscale(
   const model: LoadedModel = await openModel(options, io.stderr);
   const decodeOptions = options.maxPixels === undefined ? {} : { maxPixels: options.maxPixels };
   const overlap = options.overlap === undefined ? {} : { overlap: options.overlap };
-  // Without --tile, tile (and pad) exactly as the runner and the SDK do, so the CLI writes the
-  // service's pixels; an explicit --tile is used as given, without padding.
+  // Any tiling gives the service's pixels (contract 2); without --tile, the runner's CPU tiling.
+  const { tileSizes, fixedTiles } = PROVIDER_TILING.cpu;
   const tilingFor = (width: number, height: number): TilingOptions =>
     options.tile === undefined
-      ? {
-          tile: chooseTile(DEFAULT_TILE_SIZES, width, height, model.manifest.alignment),
-          fixedTile: true,
-          ...overlap,
-        }
+      ? { tile: chooseTile(tileSizes, model.manifest, width, height), fixedTile: fixedTiles, ...overlap }
       : { tile: options.tile, ...overlap };
   // Fail on bad tiling flags once, before touching any image.
   planUpscale(model.manifest, model.manifest.alignment, model.manifest.alignment, {

@@ -251,7 +251,7 @@ describe('POST /v1/upscale', () => {
   });
 
   it('a thin strip that cannot finish within its deadline is refused at once, naming the deadline', async () => {
-    // 2048×4 has few pixels but pads to 121 tiles of 128²: several seconds of work on a CPU, far more
+    // 2048×4 has few pixels but pads to 125 tiles of 128²: several seconds of work on a CPU, far more
     // than 1 s even at the optimistic end of the runner's rate estimate on a quiet machine.
     const started = performance.now();
     const res = await upscale(pngBomb(2048, 4), '', { 'x-oftsr-deadline-ms': '1000' });
@@ -259,7 +259,7 @@ describe('POST /v1/upscale', () => {
     expect(res.status).toBe(422);
     const error = await errorOf(res);
     expect(error).toMatchObject({ code: 'too_large', field: 'x-oftsr-deadline-ms' });
-    expect(error.message).toMatch(/2048×4 runs 121 tiles of 128²/);
+    expect(error.message).toMatch(/2048×4 runs 125 tiles of 128²/);
   });
 
   it('a stalled upload holds no queue slot and times out with 408', async () => {
@@ -422,7 +422,7 @@ describe('GET /metrics', () => {
       'oftsr_http_requests_total{route="/v1/upscale",method="POST",status="429"}',
       'oftsr_queue_depth',
       'oftsr_queue_wait_seconds_bucket',
-      'oftsr_inference_seconds_bucket{le="0.5",shape="32x32"}',
+      'oftsr_inference_seconds_bucket{le="0.5",shape="64x64"}',
       'oftsr_encode_seconds_bucket{le="0.5",format="png"}',
       'oftsr_tiles_per_batch_bucket',
       'oftsr_execution_provider{provider="cpu",intended="cpu"} 1',

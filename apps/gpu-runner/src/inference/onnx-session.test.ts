@@ -91,7 +91,7 @@ describe('loadModel', () => {
   });
 
   it('rejects a model whose ONNX metadata disagrees with its manifest', async () => {
-    const metadata = { contract: '1', version: '0.0.0-test', scale: '4', sigma_p: '0.5', alignment: '8' };
+    const metadata = { contract: '2', version: '0.0.0-test', scale: '4', sigma_p: '0.5', alignment: '8' };
     const { onnxPath } = writeTinyModel(
       dir,
       {},

@@ -1,8 +1,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { OftsrError, pixelsToTensor } from '@oftsr/shared';
-import { planUpscale, upscaleTensor } from './pipeline.ts';
+import { contextPad, noiseField, OftsrError, pixelsToTensor, tensorToPixels } from '@oftsr/shared';
+import type { TilingOptions } from '@oftsr/shared';
+import { planUpscale, runTileBatch, upscaleTensor } from './pipeline.ts';
 import { DEFAULT_MODEL_DIR, loadModel } from './onnx-session.ts';
 import type { LoadedModel } from './onnx-session.ts';
 import { patternPixels, realModelPresent, tempDir } from '../testing/fixtures.ts';
@@ -42,9 +43,11 @@ function pipelineSuite(name: string, open: () => Promise<LoadedModel>): void {
       const overlap = roundUp(model.manifest.margin, a);
       const step = Math.max(8, 2 * a);
       const tile = Math.max(32, roundUp(2 * overlap + step, a));
-      const width = tile + 2 * step + 5;
-      const height = tile + 5;
-      return { width, height, tile, overlap, whole: roundUp(Math.max(width, height), a) };
+      // Frames (the image plus its context, aligned) of tile + 2·step by tile + step: 3 × 2 tiles.
+      const pad = contextPad(model.manifest);
+      const width = tile + 2 * step - pad - 3;
+      const height = tile + step - pad - 3;
+      return { width, height, tile, overlap, whole: tile + 2 * step };
     }
 
     it('returns 3 × 4h × 4w values in [-1, 1]', async () => {
@@ -142,10 +145,41 @@ describe.skipIf(!realModelPresent())('shipped model', () => {
     const model = await loadModel();
     const size = 3 * 4 * h * 4 * w;
     for (const [k, t] of ref.t.entries()) {
-      // One tile at the origin, so the pipeline feeds exactly noiseField(seed, 0, 0, 4h, 4w).
-      const sr = await upscaleTensor(model, Float32Array.from(ref.lr), w, h, { t, seed: ref.noise_seed });
+      // The bare graph on the reference tile (the pipeline adds context first): its noise is
+      // exactly noiseField(seed, 0, 0, 4h, 4w).
+      const noise = noiseField(ref.noise_seed, 0, 0, 4 * h, 4 * w);
+      const [sr] = await runTileBatch(model, [
+        { lr: Float32Array.from(ref.lr), noise, t, width: w, height: h },
+      ]);
       const want = Float32Array.from(ref.sr.slice(k * size, (k + 1) * size));
-      expect(maxAbsDiff(sr, want)).toBeLessThanOrEqual(ref.tolerance);
+      expect(maxAbsDiff(sr as Float32Array, want)).toBeLessThanOrEqual(ref.tolerance);
+    }
+    await model.session.release();
+  });
+
+  // Contract 2: the image gets the margin of context first, so the tile list is a free choice.
+  it('gives the same pixels with any tile list (frame-sized, fixed 256², 128² and 144² tiles)', async () => {
+    const model = await loadModel();
+    const [w, h] = [100, 60];
+    const rgb = pattern(w, h);
+    const run = (tiling: TilingOptions) => upscaleTensor(model, rgb, w, h, { t: 0.6, seed: 7, ...tiling });
+    const plans: TilingOptions[] = [
+      { tile: 160 },
+      { tile: 256, fixedTile: true },
+      { tile: 128 },
+      { tile: 144, overlap: 64 },
+    ];
+    expect(plans.map((p) => planUpscale(model.manifest, w, h, p).tiles.length)).toEqual([1, 1, 3, 2]);
+    const [first, ...rest] = await Promise.all(plans.map(run));
+    const a = tensorToPixels(first as Float32Array, null, 4 * w, 4 * h, { channels: 3, bitDepth: 8 });
+    for (const out of rest) {
+      // Float: equal up to the seams' blend rounding; 8-bit: within one level.
+      expect(maxAbsDiff(out, first as Float32Array)).toBeLessThan(1e-4);
+      const b = tensorToPixels(out, null, 4 * w, 4 * h, { channels: 3, bitDepth: 8 });
+      let levels = 0;
+      for (let i = 0; i < a.length; i++)
+        levels = Math.max(levels, Math.abs((a[i] as number) - (b[i] as number)));
+      expect(levels).toBeLessThanOrEqual(1);
     }
     await model.session.release();
   });

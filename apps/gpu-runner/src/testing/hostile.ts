@@ -110,15 +110,16 @@ export async function runnerCorpus(): Promise<HostileCase[]> {
       expect: { status: [422], code: 'bad_image' },
     },
     // Thin and tall strips: few pixels, many tiles.
-    // With a 1 s deadline: 57 tiles would need under 18 ms each, which no CPU gives (at 10 s, 0.18 s a
-    // tile, a quiet machine came close enough for the runner's rate estimate to admit it;
+    // With a 1 s deadline: 16 tiles of 640×60 (the CPU runner's frame-sized tiling) would need under
+    // 63 ms each, which no CPU gives (at 10 s, a quiet machine came close enough for the runner's rate
+    // estimate to admit it;
     // at the edge's 30 s the answer depends on the measured rate: refused at once, or run to completion).
     {
-      name: 'thin: 8192×4 PNG (57 tiles of 256²), 1 s deadline',
+      name: 'thin: 8192×4 PNG (16 tiles of 640×60), 1 s deadline',
       body: pngBomb(8192, 4),
       contentType: png,
       headers: { [HEADERS.deadlineMs]: '1000' },
-      expect: refused(422, 'too_large', { field: HEADERS.deadlineMs, message: /57 tiles of 256²/ }),
+      expect: refused(422, 'too_large', { field: HEADERS.deadlineMs, message: /16 tiles of 640²/ }),
     },
     {
       name: 'tall: 4×8192 PNG, 1 s deadline',

@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { MODEL_METADATA_KEYS } from '@oftsr/shared';
+import { CONTRACT_VERSION, MODEL_METADATA_KEYS } from '@oftsr/shared';
 
 type Bytes = number[];
 
@@ -118,7 +118,7 @@ export function writeTinyModel(
   modelOptions: TinyModelOptions = {},
 ): TinyModelFiles {
   const described: Record<string, unknown> = {
-    contract: 1,
+    contract: CONTRACT_VERSION,
     name: 'tiny',
     version: '0.0.0-test',
     file: 'tiny.onnx',
