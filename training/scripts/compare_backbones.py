@@ -25,6 +25,7 @@ TRAINING = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(TRAINING))
 from oftsr.data import PatchSampler, load_test_set  # noqa: E402
 from oftsr.evaluate import Evaluator  # noqa: E402
+from oftsr.export_onnx import measure_margin  # noqa: E402
 from oftsr.metrics import psnr_y  # noqa: E402
 from oftsr.networks import (  # noqa: E402
     FlowDenoiser,
@@ -41,10 +42,12 @@ TUNING_SETS = ("Set5", "B100")
 
 
 def candidate_cost(cfg: ModelConfig) -> dict:
-    """MAC per output pixel and parameters of the student this backbone would ship as."""
+    """MAC per output pixel, parameters and margin (the context each image gets under contract 2, LR px) of the
+    student this backbone would ship as."""
     student = OneStepStudent(cfg.backbone, cfg.sigma_p)
-    return {"macs_per_output_pixel": round(macs_per_output_pixel(StudentGraph(student), 32)),
-            "params": count_params(student)}
+    graph = StudentGraph(student)
+    return {"macs_per_output_pixel": round(macs_per_output_pixel(graph, 32)), "params": count_params(student),
+            "margin": measure_margin(graph)}
 
 
 def teacher_psnr(teacher: FlowDenoiser, test_root: Path) -> dict:
