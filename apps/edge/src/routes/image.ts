@@ -515,18 +515,17 @@ async function missWithDeadline(
     settle(false);
     throw err;
   }
-  const handOff = async (inFlightUntil?: number): Promise<Response> => {
+  // The original is answered at once; the message is sent (and the marker's lease set) in `waitUntil`.
+  const handOff = (inFlightUntil?: number): Response => {
     handedOff = true;
-    try {
-      const sent = enqueueWork(m.env, m.config, work, inFlightUntil);
-      queued = sent.catch(() => {});
-      await sent;
-      console.log(JSON.stringify({ event: 'work_queued', requestId: m.requestId, key: m.key }));
-    } catch (err) {
-      console.warn(
-        JSON.stringify({ event: 'work_queue_failed', requestId: m.requestId, error: String(err) }),
-      );
-    }
+    queued = enqueueWork(m.env, m.config, work, inFlightUntil).then(
+      () => console.log(JSON.stringify({ event: 'work_queued', requestId: m.requestId, key: m.key })),
+      (err: unknown) =>
+        console.warn(
+          JSON.stringify({ event: 'work_queue_failed', requestId: m.requestId, error: String(err) }),
+        ),
+    );
+    m.ctx.waitUntil(queued);
     return servePending(source, m.config, m.onerror);
   };
   if (until !== undefined && Date.now() >= until) {
@@ -553,14 +552,12 @@ async function missWithDeadline(
   produced.catch(() => {}); // a failure after the race is settled has no reader
   if (first !== 'late') return first;
   handedOff = true;
-  // Nobody reads this call's answer now: it goes on to R2 (produce stores it; `settle` drops the marker).
+  // Nobody reads this call's answer now: it goes on to R2 (produce stores it; `settle` drops the
+  // marker). The client's half of the tee is drained, so it never holds the stored half back.
   m.ctx.waitUntil(
-    produced.then(
-      (res) => {
-        if (res !== 'late') void res.body?.cancel();
-      },
-      () => {},
-    ),
+    produced
+      .then((res) => (res === 'late' ? undefined : res.body?.pipeTo(new WritableStream())))
+      .catch(() => {}),
   );
   return handOff(backgroundUntil(m.config, callStarted));
 }
