@@ -3,6 +3,8 @@
 // Between the edge and the runner sits a pass-through proxy of this test: it counts the runner
 // calls per URL and, for chosen `t` values, slows an answer (so a miss outlasts the edge's wait),
 // cuts one off half-way (a crash mid-job) or answers 503 (a message that can never succeed).
+// Past the wait the edge's own runner call goes on in the background; its work message is
+// delivered once that call is over (RUNNER_TIMEOUT_MS + 2 s after it started), as a safety net.
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
@@ -24,6 +26,8 @@ import {
 const skip = !existsSync(RUNNER_ENTRY) || process.env.OFTSR_SKIP_E2E === '1';
 
 const WAIT_MS = 400;
+/** The runner's budget at the edge: also when a background call's safety-net message arrives. */
+const RUNNER_TIMEOUT_MS = 6_000;
 const OPERATOR_TOKEN = 'e2e-operator-token-queue-0123456789';
 const SLOW_MS = 1_500;
 const SAMPLE = 'landscape-192x128.png';
@@ -127,7 +131,13 @@ describe.skipIf(skip)('deadline + work queue under wrangler dev (real runner)', 
       startEdge({
         originUrl: origin.url,
         runnerUrl: proxy.url,
-        vars: { EDGE_WAIT_MS: String(WAIT_MS), WORK_RETRY_BASE_S: '0', PURGE_TOKEN: OPERATOR_TOKEN },
+        logLevel: 'log', // the consumer's JSON events (`work_done_already`) in edge.log()
+        vars: {
+          EDGE_WAIT_MS: String(WAIT_MS),
+          RUNNER_TIMEOUT_MS: String(RUNNER_TIMEOUT_MS),
+          WORK_RETRY_BASE_S: '0',
+          PURGE_TOKEN: OPERATOR_TOKEN,
+        },
       }),
     ]);
     if (started[0].status === 'fulfilled') runner = started[0].value;
@@ -159,6 +169,21 @@ describe.skipIf(skip)('deadline + work queue under wrangler dev (real runner)', 
     return (await res.json()) as { state: string; reason?: string };
   }
 
+  /** Waits until the edge logged `event` for `key` (the consumer's JSON log lines). */
+  async function logged(
+    event: string,
+    key: string,
+    timeoutMs = RUNNER_TIMEOUT_MS + 15_000,
+  ): Promise<boolean> {
+    const end = Date.now() + timeoutMs;
+    const line = new RegExp(`"event":"${event}"[^\\n]*"key":"${key}"`);
+    for (;;) {
+      if (line.test(edge?.log() ?? '')) return true;
+      if (Date.now() > end) return false;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+
   async function until(
     key: string,
     states: string[],
@@ -172,7 +197,7 @@ describe.skipIf(skip)('deadline + work queue under wrangler dev (real runner)', 
     }
   }
 
-  it('a miss slower than the wait: the original within the wait, queued, stored by the consumer, then a hit with X-Model-Version', async () => {
+  it('a miss slower than the wait: the original within the wait, stored by its own call (one runner call), then a hit with X-Model-Version', async () => {
     behaviours.set('0.7', { delayMs: SLOW_MS });
     const url = `${edge?.url}/${SAMPLE}?sr=4&t=0.7`;
     const started = performance.now();
@@ -185,12 +210,12 @@ describe.skipIf(skip)('deadline + work queue under wrangler dev (real runner)', 
     expect(bytes.equals(original)).toBe(true);
     expect(elapsed).toBeLessThan(WAIT_MS + 600);
 
-    // The work is in flight (not started again by this call), then stored by the consumer.
+    // The work is in flight (not started again by this call), then stored by the edge's own call.
     const { state, key } = await keyOf('sr=4&t=0.7');
     expect(state).toBe('pending');
     expect((await until(key, ['done'])).state, edge?.log()).toBe('done');
-    // Two runner calls: the edge's own (abandoned at the wait), the consumer's (stored).
-    expect(callsFor('0.7').map((c) => c.status)).toEqual(['aborted', 200]);
+    expect(performance.now() - started).toBeLessThan(RUNNER_TIMEOUT_MS);
+    expect(callsFor('0.7').map((c) => c.status)).toEqual([200]);
 
     const hit = await fetch(url);
     const out = new Uint8Array(await hit.arrayBuffer());
@@ -198,6 +223,9 @@ describe.skipIf(skip)('deadline + work queue under wrangler dev (real runner)', 
     expect(hit.headers.get('x-model-version')).toBe(MODEL_VERSION);
     expect(hit.headers.get('etag')).toBe(`"${key}"`);
     expect(sniffImage(out)).toEqual({ status: 'ok', format: 'png', width: 768, height: 512 });
+    // The delayed work message (the safety net) finds the key stored: acked, no second call.
+    expect(await logged('work_done_already', key), edge?.log()).toBe(true);
+    expect(callsFor('0.7').map((c) => c.status)).toEqual([200]);
   }, 60_000);
 
   it('two concurrent misses make one runner call, within the wait and past it', async () => {
@@ -208,8 +236,8 @@ describe.skipIf(skip)('deadline + work queue under wrangler dev (real runner)', 
     expect(both.map((r) => r.headers.get('x-oftsr-cache')).sort()).toEqual(['hit', 'miss']);
     expect(callsFor('0.6')).toHaveLength(1);
 
-    // Past the wait: both answer the original; the runner is asked once by the edge (abandoned)
-    // and once by the consumer, and a third request (the operator's) finds the work in flight.
+    // Past the wait: both answer the original; the runner is asked once, by the edge that holds the
+    // key, and a third request (the operator's) finds the work in flight.
     behaviours.set('0.55', { delayMs: SLOW_MS });
     const slow = `${edge?.url}/${SAMPLE}?sr=2&t=0.55`;
     const pending = await Promise.all([fetch(slow), fetch(slow)]);
@@ -218,7 +246,29 @@ describe.skipIf(skip)('deadline + work queue under wrangler dev (real runner)', 
     const { state, key } = await keyOf('sr=2&t=0.55');
     expect(state).toBe('pending');
     expect((await until(key, ['done'])).state).toBe('done');
-    expect(callsFor('0.55').map((c) => c.status)).toEqual(['aborted', 200]);
+    expect(await logged('work_done_already', key), edge?.log()).toBe(true);
+    expect(callsFor('0.55').map((c) => c.status)).toEqual([200]);
+  }, 60_000);
+
+  it('a background call cut off stores nothing; the delayed message makes the consumer do it', async () => {
+    let key = '';
+    behaviours.set('0.65', {
+      delayMs: SLOW_MS,
+      cutCall: 1,
+      onCall: async (n, call) => {
+        if (n === 2) call.seenState = (await stateOf(key)).state;
+      },
+    });
+    const view = await fetch(`${edge?.url}/${SAMPLE}?sr=4&t=0.65`, { headers: { accept: 'image/png' } });
+    await view.arrayBuffer();
+    expect(view.headers.get('x-oftsr-cache')).toBe('pending');
+    const inFlight = await keyOf('sr=4&t=0.65', 'image/png'); // the edge's call is still running
+    expect(inFlight.state).toBe('pending');
+    key = inFlight.key;
+    expect((await until(key, ['done'], RUNNER_TIMEOUT_MS + 20_000)).state, edge?.log()).toBe('done');
+    const calls = callsFor('0.65');
+    expect(calls.map((c) => c.status)).toEqual(['cut', 200]);
+    expect(calls[1]?.seenState).toBe('pending'); // no object was left by the cut call
   }, 60_000);
 
   it('a consumer cut off mid-job stores nothing, and the message is retried to completion', async () => {

@@ -3,8 +3,11 @@
 // key the edge computed, exactly as a miss would have written it (writeCached: a known length goes
 // through a FixedLengthStream, so a truncated answer or a crash mid-write stores nothing).
 //
-// Per message: already in R2 → ack (idempotent). Else fetch the source, call the runner, store,
-// drop the marker, ack. A transient failure (origin or runner down, overloaded, timeout, R2) →
+// Per message: already in R2 → ack (idempotent). The key's marker held by the edge with a live
+// lease (the request's own runner call goes on in the background past the edge's wait; the message
+// is its safety net) → `retry` once the lease runs out, without calling the runner. Else (no
+// marker, the queue's own, or the edge's expired: its call died) fetch the source, call the runner,
+// store, drop the marker, ack. A transient failure (origin or runner down, overloaded, timeout, R2) →
 // `retry` with exponential backoff from WORK_RETRY_BASE_S; after the queue's max_retries the
 // platform moves the message to the dead-letter queue. A malformed body is retried the same way
 // (cheap: nothing is fetched), so it too ends in the dead-letter queue. A permanent refusal (the
@@ -28,14 +31,23 @@ import { outputFormat } from './format.ts';
 import { isAnimated } from './image-size.ts';
 import { callRunner } from './runner-client.ts';
 import { fetchSourceBytes, locateSource } from './source.ts';
-import { extendWork, isPermanent, queuedLeaseMs, recordFailure, releaseWork, WorkMessage } from './work.ts';
+import {
+  extendWork,
+  isPermanent,
+  MAX_DELAY_S,
+  queuedLeaseMs,
+  readLease,
+  recordFailure,
+  releaseWork,
+  WorkMessage,
+} from './work.ts';
 
 /** Dead-letter queues are named after their queue: `<queue>-dlq` (wrangler.toml). */
 export const DEAD_LETTER_SUFFIX = '-dlq';
 
 /** The delay before retry number `attempts` (1-based): base × 2^(attempts−1), at most 12 h (the Queues limit). */
 export function retryDelayS(config: EdgeConfig, attempts: number): number {
-  return Math.min(config.workRetryBaseS * 2 ** Math.max(0, attempts - 1), 43_200);
+  return Math.min(config.workRetryBaseS * 2 ** Math.max(0, attempts - 1), MAX_DELAY_S);
 }
 
 function log(event: string, fields: Record<string, unknown>): void {
@@ -94,6 +106,15 @@ async function handleWork(env: Bindings, config: EdgeConfig, msg: Message<unknow
     await releaseWork(env, m.key);
     log('work_done_already', fields);
     msg.ack();
+    return;
+  }
+  const lease = await readLease(env, m.key);
+  const leftMs = lease === undefined ? 0 : lease.until - Date.now();
+  if (lease?.owner === 'edge' && leftMs > 0) {
+    // The edge's own call is still in flight: look again once its lease is over.
+    const delaySeconds = Math.min(MAX_DELAY_S, Math.ceil(leftMs / 1000));
+    log('work_in_flight', { ...fields, delaySeconds });
+    msg.retry({ delaySeconds });
     return;
   }
   try {

@@ -61,8 +61,8 @@ async function runnerError(response: Response, contentType: string): Promise<Run
 /**
  * Sends the source bytes to the runner's `POST /v1/upscale` (params in the query, canonical form,
  * with the concrete output format), through the `RUNNER` service binding when bound, else `fetch`
- * to `RUNNER_URL`, with `Authorization: Bearer RUNNER_TOKEN` and `AbortSignal.timeout` (and the
- * caller's `signal`, when it gives up sooner).
+ * to `RUNNER_URL`, with `Authorization: Bearer RUNNER_TOKEN` and `AbortSignal.timeout` (which
+ * bounds the answer's body too).
  *
  * @throws {OftsrError} 504 `timeout`, 502 `upstream` (unreachable); {@link RunnerError} for a
  *   non-2xx answer or one that is not an image.
@@ -74,7 +74,6 @@ export async function callRunner(
   params: RequestParams,
   format: EncodedFormat,
   requestId: string,
-  signal?: AbortSignal,
 ): Promise<RunnerImage> {
   const base = env.RUNNER !== undefined ? 'https://runner.internal' : config.runnerUrl;
   if (base === undefined) throw new OftsrError('upstream', 'no runner configured (RUNNER or RUNNER_URL)');
@@ -90,10 +89,7 @@ export async function callRunner(
     method: 'POST',
     body: source.bytes,
     headers,
-    signal:
-      signal === undefined
-        ? AbortSignal.timeout(config.runnerTimeoutMs)
-        : AbortSignal.any([AbortSignal.timeout(config.runnerTimeoutMs), signal]),
+    signal: AbortSignal.timeout(config.runnerTimeoutMs),
   };
   let response: Response;
   try {

@@ -7,7 +7,8 @@
 // created with a conditional put (`onlyIf: { etagDoesNotMatch: '*' }`, i.e. only if absent), so of
 // two requests for one key exactly one wins; an expired lease (its holder died) is taken over with a
 // compare-and-swap on the marker's etag. Whoever holds it removes it once the output is in R2, or
-// when the work failed for good.
+// when the work failed for good. Its `owner` metadata says who holds it: `edge` (a request's own
+// runner call, which goes on in the background past the edge's wait) or `queue` (the consumer).
 
 import { errorStatus, OftsrError, type SourceIdentity } from '@oftsr/shared';
 import { z } from 'zod';
@@ -78,21 +79,60 @@ export function queuedLeaseMs(config: EdgeConfig, retryDelayS = config.workRetry
   return config.runnerTimeoutMs + retryDelayS * 1000 + 60_000;
 }
 
-function leaseOptions(untilMs: number): R2PutOptions {
-  return { customMetadata: { until: String(untilMs) } };
+/**
+ * Who holds a key's marker: `edge`, a request whose runner call is in flight (past the edge's wait
+ * it goes on in the background), or `queue`, work handed to the queue's consumer.
+ */
+export type LeaseOwner = 'edge' | 'queue';
+
+/** A key's marker: its lease (ms since the epoch) and its holder. */
+export interface Lease {
+  until: number;
+  owner: LeaseOwner;
+}
+
+/**
+ * How long after its start a request's runner call, gone on in the background, can still store its
+ * output: the call is bounded by `RUNNER_TIMEOUT_MS` (its body too), plus this for the last R2 write.
+ */
+export const BACKGROUND_SLACK_MS = 2_000;
+
+/** When a runner call started at `startedMs` is over, stored or not (the edge's lease for it). */
+export function backgroundUntil(config: EdgeConfig, startedMs: number): number {
+  return startedMs + config.runnerTimeoutMs + BACKGROUND_SLACK_MS;
+}
+
+/** The longest delay Queues accept on a message or a retry, s (12 h). */
+export const MAX_DELAY_S = 43_200;
+
+function leaseOptions(untilMs: number, owner: LeaseOwner): R2PutOptions {
+  return { customMetadata: { until: String(untilMs), owner } };
+}
+
+/** The marker of `key`, live or expired; undefined when there is none. A marker without an owner is the queue's. */
+export async function readLease(env: Bindings, key: string): Promise<Lease | undefined> {
+  const marker = await env.CACHE_BUCKET.head(markerKey(key));
+  if (marker === null) return undefined;
+  const meta = marker.customMetadata ?? {};
+  return { until: Number(meta.until ?? 0), owner: meta.owner === 'edge' ? 'edge' : 'queue' };
 }
 
 /**
  * Claims the work of `key` for `leaseMs`: true for exactly one caller while no live lease exists
  * (a conditional create; an expired lease is taken over by compare-and-swap), false otherwise.
  */
-export async function claimWork(env: Bindings, key: string, leaseMs: number): Promise<boolean> {
+export async function claimWork(
+  env: Bindings,
+  key: string,
+  leaseMs: number,
+  owner: LeaseOwner = 'edge',
+): Promise<boolean> {
   const name = markerKey(key);
   for (let attempt = 0; attempt < 2; attempt++) {
     const until = Date.now() + leaseMs;
     // A unique body per write: the etag is the body's MD5, and the takeover below compares etags.
     const created = await env.CACHE_BUCKET.put(name, crypto.randomUUID(), {
-      ...leaseOptions(until),
+      ...leaseOptions(until, owner),
       onlyIf: { etagDoesNotMatch: '*' },
     });
     if (created !== null) return true;
@@ -100,7 +140,7 @@ export async function claimWork(env: Bindings, key: string, leaseMs: number): Pr
     if (held === null) continue; // released in between: try to create it again
     if (Number(held.customMetadata?.until ?? 0) > Date.now()) return false;
     const taken = await env.CACHE_BUCKET.put(name, crypto.randomUUID(), {
-      ...leaseOptions(until),
+      ...leaseOptions(until, owner),
       onlyIf: { etagMatches: held.etag },
     });
     return taken !== null;
@@ -108,9 +148,14 @@ export async function claimWork(env: Bindings, key: string, leaseMs: number): Pr
   return false;
 }
 
-/** Extends the lease of work this caller holds (the queue's consumer, between attempts). */
-export async function extendWork(env: Bindings, key: string, leaseMs: number): Promise<void> {
-  await env.CACHE_BUCKET.put(markerKey(key), crypto.randomUUID(), leaseOptions(Date.now() + leaseMs));
+/** Sets the lease of work this caller holds (the queue's consumer between attempts, by default). */
+export async function extendWork(
+  env: Bindings,
+  key: string,
+  leaseMs: number,
+  owner: LeaseOwner = 'queue',
+): Promise<void> {
+  await env.CACHE_BUCKET.put(markerKey(key), crypto.randomUUID(), leaseOptions(Date.now() + leaseMs, owner));
 }
 
 /** Drops the marker: the output is stored, or the work is over without one. */
@@ -146,12 +191,21 @@ export async function workState(env: Bindings, key: string): Promise<WorkState> 
 }
 
 /**
- * Hands one upscale to the work queue (the only producer of {@link WorkMessage}s) and holds its
- * marker for the queue ({@link queuedLeaseMs}). The caller has claimed the key.
+ * Hands one upscale to the work queue (the only producer of {@link WorkMessage}s). The caller has
+ * claimed the key. Without `inFlightUntil` the marker is then held for the queue
+ * ({@link queuedLeaseMs}). With it, the caller's own runner call goes on in the background until
+ * then ({@link backgroundUntil}): the marker stays the edge's until that time, and the message is
+ * a safety net delivered only then (`delaySeconds`), which the consumer acks once the output is
+ * stored (see consumer.ts).
  *
  * @throws {OftsrError} 503 `unavailable` when no `WORK_QUEUE` is bound or the send fails (the marker is dropped).
  */
-export async function enqueueWork(env: Bindings, config: EdgeConfig, work: WorkRequest): Promise<void> {
+export async function enqueueWork(
+  env: Bindings,
+  config: EdgeConfig,
+  work: WorkRequest,
+  inFlightUntil?: number,
+): Promise<void> {
   const queue = env.WORK_QUEUE;
   if (queue === undefined) {
     await releaseWork(env, work.key);
@@ -163,13 +217,19 @@ export async function enqueueWork(env: Bindings, config: EdgeConfig, work: WorkR
     source: { ...work.source },
     enqueuedAt: Date.now(),
   };
+  let delaySeconds = 0;
+  if (inFlightUntil !== undefined) {
+    const leftMs = Math.max(0, inFlightUntil - Date.now());
+    await extendWork(env, work.key, leftMs, 'edge');
+    delaySeconds = Math.min(MAX_DELAY_S, Math.ceil(leftMs / 1000));
+  }
   try {
-    await queue.send(WorkMessage.parse(message), { contentType: 'json' });
+    await queue.send(WorkMessage.parse(message), { contentType: 'json', delaySeconds });
   } catch (cause) {
-    await releaseWork(env, work.key).catch(() => {});
+    if (inFlightUntil === undefined) await releaseWork(env, work.key).catch(() => {});
     throw new OftsrError('unavailable', 'the work queue refused the message', { cause });
   }
-  await extendWork(env, work.key, queuedLeaseMs(config));
+  if (inFlightUntil === undefined) await extendWork(env, work.key, queuedLeaseMs(config));
 }
 
 /**

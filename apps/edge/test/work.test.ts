@@ -76,7 +76,7 @@ describe('the queue consumer', () => {
   it('upscales, stores under the message key with the model version, drops the marker, acks', async () => {
     const calls = mockFetch({ 'origin.test': fakeOrigin({ 'cat.png': png }), 'runner.test': fakeRunner() });
     const m = await messageFor(uniquePath('cat.png'));
-    await claimWork(bindings, m.key, 60_000);
+    await claimWork(bindings, m.key, 60_000, 'queue'); // as the prewarm route does
     const result = await consume(m);
     expect(result.explicitAcks).toEqual(['m1']);
     expect(result.retryMessages).toEqual([]);
@@ -155,6 +155,24 @@ describe('the queue consumer', () => {
     expect(calls).toEqual({});
   });
 
+  it("the edge's live lease (its call in flight) is retried later without any fetch; an expired one is taken over", async () => {
+    vi.spyOn(console, 'log').mockImplementation(() => {});
+    const calls = mockFetch({ 'origin.test': fakeOrigin({ 'cat.png': png }), 'runner.test': fakeRunner() });
+    const m = await messageFor(uniquePath('cat.png'));
+    expect(await claimWork(bindings, m.key, 60_000, 'edge')).toBe(true);
+    const waiting = await consume(m);
+    expect(waiting.retryMessages).toEqual([{ msgId: 'm1' }]);
+    expect(calls).toEqual({});
+    // The edge's call died: its lease runs out, and the consumer does the work.
+    await releaseWork(bindings, m.key);
+    expect(await claimWork(bindings, m.key, 1, 'edge')).toBe(true);
+    await new Promise((r) => setTimeout(r, 20));
+    const taken = await consume(m, 2);
+    expect(taken.explicitAcks).toEqual(['m1']);
+    expect(calls['runner.test']).toHaveLength(1);
+    expect((await workState(bindings, m.key)).state).toBe('done');
+  });
+
   it('the dead-letter queue records the failure, drops the marker and acks', async () => {
     vi.spyOn(console, 'error').mockImplementation(() => {});
     const m = await messageFor(uniquePath('cat.png'));
@@ -167,28 +185,102 @@ describe('the queue consumer', () => {
   });
 });
 
+/** The JSON events the Worker logged (console.log spied), as objects. */
+function loggedEvents(spy: { mock: { calls: unknown[][] } }): { event?: string; key?: string }[] {
+  return spy.mock.calls.flatMap(([line]) => {
+    try {
+      return [JSON.parse(String(line)) as { event?: string; key?: string }];
+    } catch {
+      return [];
+    }
+  });
+}
+
+async function waitFor(check: () => Promise<boolean> | boolean, timeoutMs = 15_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await check()) && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
+}
+
 describe('the edge deadline', () => {
-  it('a miss past EDGE_WAIT_MS answers the original, no-store, pending, and queues the work', async () => {
-    vi.spyOn(console, 'log').mockImplementation(() => {});
+  // A short runner budget, so that the work message (delayed until the edge's own call is over:
+  // RUNNER_TIMEOUT_MS + BACKGROUND_SLACK_MS after it started) arrives within the test.
+  const deadline = { EDGE_WAIT_MS: '150', RUNNER_TIMEOUT_MS: '1500' };
+
+  it('a miss past EDGE_WAIT_MS answers the original, no-store, pending; its own call stores it, one runner call', async () => {
+    const logs = vi.spyOn(console, 'log').mockImplementation(() => {});
     const calls = mockFetch({
       'origin.test': fakeOrigin({ 'cat.png': png }),
-      'runner.test': fakeRunner({ delayMs: 2_000 }),
+      'runner.test': fakeRunner({ delayMs: 600 }),
     });
     const path = `${uniquePath('cat.png')}?sr=4`;
     const started = Date.now();
-    const res = await call(path, { env: { EDGE_WAIT_MS: '150' } });
-    expect(Date.now() - started).toBeLessThan(1_500);
+    const res = await call(path, { env: deadline, wait: false });
     expect(res.status).toBe(200);
     expect(res.headers.get('x-oftsr-cache')).toBe('pending');
     expect(res.headers.get('cache-control')).toBe('no-store');
     expect(new Uint8Array(await res.arrayBuffer())).toEqual(png);
-    // The queue's consumer (this Worker, delivered by miniflare) stores it under the same key.
+    expect(Date.now() - started).toBeLessThan(550);
+    // The request's own runner call, gone on in the background, stores it under the same key.
     const { key } = await keyOf(path);
-    for (let i = 0; i < 100 && (await workState(bindings, key)).state !== 'done'; i++) {
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await waitFor(async () => (await workState(bindings, key)).state === 'done');
     expect((await workState(bindings, key)).state).toBe('done');
-    expect(calls['runner.test']).toHaveLength(2); // the request's (abandoned), the consumer's
+    expect(Date.now() - started).toBeLessThan(1_500);
+    const hit = await call(path);
+    expect(hit.headers.get('x-oftsr-cache')).toBe('hit');
+    expect(hit.headers.get('x-model-version')).toBe(MODEL_VERSION);
+    // The delayed message (the safety net) finds it stored and is acked without a runner call.
+    await waitFor(() => loggedEvents(logs).some((e) => e.event === 'work_done_already' && e.key === key));
+    expect(loggedEvents(logs).map((e) => e.event)).toContain('work_done_already');
+    expect(calls['runner.test']).toHaveLength(1);
+  });
+
+  it('two concurrent misses past the wait: both pending, one runner call in all', async () => {
+    const logs = vi.spyOn(console, 'log').mockImplementation(() => {});
+    const calls = mockFetch({
+      'origin.test': fakeOrigin({ 'cat.png': png }),
+      'runner.test': fakeRunner({ delayMs: 600 }),
+    });
+    const path = `${uniquePath('cat.png')}?sr=4`;
+    const both = await Promise.all([call(path, { env: deadline }), call(path, { env: deadline })]);
+    expect(both.map((r) => r.headers.get('x-oftsr-cache'))).toEqual(['pending', 'pending']);
+    const { key } = await keyOf(path);
+    await waitFor(() => loggedEvents(logs).some((e) => e.event === 'work_done_already' && e.key === key));
+    expect((await workState(bindings, key)).state).toBe('done');
+    expect(calls['runner.test']).toHaveLength(1);
+  });
+
+  it('a background call that dies stores nothing; the delayed message makes the consumer do it', async () => {
+    vi.spyOn(console, 'log').mockImplementation(() => {});
+    vi.spyOn(console, 'warn').mockImplementation(() => {});
+    let key = '';
+    const seen: (string | null)[] = [];
+    let n = 0;
+    const calls = mockFetch({
+      'origin.test': fakeOrigin({ 'cat.png': png }),
+      'runner.test': async (req, url) => {
+        n += 1;
+        seen.push(n === 1 ? null : ((await env.CACHE_BUCKET.head(r2Key(key)))?.key ?? 'none'));
+        if (n > 1) return fakeRunner()(req, url);
+        await new Promise((r) => setTimeout(r, 300));
+        // Declares 1000 bytes, sends 10: the answer is cut off mid-job.
+        return new Response(new Uint8Array(10), {
+          headers: {
+            'content-type': 'image/png',
+            'content-length': '1000',
+            'x-model-version': MODEL_VERSION,
+          },
+        });
+      },
+    });
+    const path = `${uniquePath('cat.png')}?sr=4`;
+    key = (await keyOf(path)).key;
+    const res = await call(path, { env: deadline });
+    expect(res.headers.get('x-oftsr-cache')).toBe('pending');
+    expect(await env.CACHE_BUCKET.head(r2Key(key))).toBeNull();
+    await waitFor(async () => (await workState(bindings, key)).state === 'done');
+    expect((await workState(bindings, key)).state).toBe('done');
+    expect(calls['runner.test']).toHaveLength(2);
+    expect(seen).toEqual([null, 'none']); // no partial object when the consumer came
   });
 
   it('a miss within the wait is served as before; wait is validated and not part of the key', async () => {

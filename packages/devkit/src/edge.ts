@@ -21,6 +21,8 @@ export async function startEdge(options: {
   port?: number;
   vars?: Record<string, string>;
   readyTimeoutMs?: number;
+  /** wrangler's `--log-level` (default `warn`); `log` keeps the Worker's own `console.log` lines in `log()`. */
+  logLevel?: 'warn' | 'info' | 'log';
 }): Promise<Edge> {
   const port = options.port ?? (await freePort());
   const persistDir = mkdtempSync(join(tmpdir(), 'oftsr-edge-'));
@@ -50,7 +52,7 @@ export async function startEdge(options: {
     persistDir,
     '--show-interactive-dev-session=false',
     '--log-level',
-    'warn',
+    options.logLevel ?? 'warn',
     ...Object.entries(vars).flatMap(([k, v]) => ['--var', `${k}:${v}`]),
   ];
   const child = spawnGroup(process.execPath, args, {

@@ -46,7 +46,7 @@ import {
   type SourceImage,
   type SourceLocation,
 } from '../source.ts';
-import { claimWork, enqueueWork, releaseWork, workState } from '../work.ts';
+import { backgroundUntil, claimWork, enqueueWork, releaseWork, workState } from '../work.ts';
 
 /** Why a fallback served the original: a runner failure, or `animated` (see {@link serveFallback}). */
 export type FallbackReason = OftsrError | 'animated';
@@ -175,8 +175,6 @@ interface Miss {
   vary: boolean;
   requestId: string;
   onerror: OnErrorMode | undefined;
-  /** Aborts the runner call (the edge's wait passed and the work went to the queue). */
-  signal?: AbortSignal;
 }
 
 /** The source's current version: its record while fresh, else revalidated against the origin. */
@@ -252,10 +250,9 @@ async function produce(m: Miss, settle: (stored: boolean) => void): Promise<Resp
   const format = outputFormat(m.params.format, source.format, outputPixels, m.config.avifMaxOutputPixels);
   let image;
   try {
-    image = await callRunner(m.env, m.config, source, m.params, format, m.requestId, m.signal);
+    image = await callRunner(m.env, m.config, source, m.params, format, m.requestId);
   } catch (err) {
     settle(false);
-    if (m.signal?.aborted === true) throw err; // handed to the queue: nobody reads this answer
     const reason =
       err instanceof OftsrError ? err : new OftsrError('upstream', 'runner failed', { cause: err });
     console.warn(
@@ -461,8 +458,11 @@ async function followerFallback(m: Miss): Promise<Response> {
 /**
  * A miss with the edge's deadline (`until`, ms since the epoch). The first request for the key, in
  * any isolate, claims it (R2 marker, work.ts) and calls the runner; an answer before the deadline
- * is served and stored as a plain miss. At the deadline the runner call is abandoned, the work goes
- * to the queue (same key), and the original is answered as `pending`. A request that does not hold
+ * is served and stored as a plain miss. At the deadline the original is answered as `pending`, and
+ * the runner call goes on in the background (`waitUntil`, bounded by `RUNNER_TIMEOUT_MS`): its
+ * answer is stored under the same key and the marker dropped. A work message, delayed until that
+ * call is over, is the safety net: the consumer calls the runner only if nothing was stored and
+ * the edge's lease ran out (its call died, or the isolate went away). A request that does not hold
  * the claim makes no runner call: it looks for the output in R2 until its own deadline, then
  * answers `pending` too (or the fallback when the holder gave up without storing anything).
  */
@@ -498,11 +498,14 @@ async function missWithDeadline(
     return serveCached(m.request, done, m.key, m.vary, 'hit');
   }
   let handedOff = false;
+  // The marker is dropped once the runner call is over (stored or not), after any hand-off has set
+  // its lease: the consumer then finds the output, or no marker and does the work itself.
+  let queued: Promise<unknown> = Promise.resolve();
   const settle = (stored: boolean): void => {
     joined.lead.settle(stored);
-    if (!handedOff) {
-      m.ctx.waitUntil(releaseWork(m.env, m.key).catch((e: unknown) => console.warn('release', e)));
-    }
+    m.ctx.waitUntil(
+      queued.then(() => releaseWork(m.env, m.key)).catch((e: unknown) => console.warn('release', e)),
+    );
   };
   let source: SourceImage;
   try {
@@ -512,16 +515,17 @@ async function missWithDeadline(
     settle(false);
     throw err;
   }
-  const handOff = async (): Promise<Response> => {
+  // The original is answered at once; the message is sent (and the marker's lease set) in `waitUntil`.
+  const handOff = (inFlightUntil?: number): Response => {
     handedOff = true;
-    try {
-      await enqueueWork(m.env, m.config, work);
-      console.log(JSON.stringify({ event: 'work_queued', requestId: m.requestId, key: m.key }));
-    } catch (err) {
-      console.warn(
-        JSON.stringify({ event: 'work_queue_failed', requestId: m.requestId, error: String(err) }),
-      );
-    }
+    queued = enqueueWork(m.env, m.config, work, inFlightUntil).then(
+      () => console.log(JSON.stringify({ event: 'work_queued', requestId: m.requestId, key: m.key })),
+      (err: unknown) =>
+        console.warn(
+          JSON.stringify({ event: 'work_queue_failed', requestId: m.requestId, error: String(err) }),
+        ),
+    );
+    m.ctx.waitUntil(queued);
     return servePending(source, m.config, m.onerror);
   };
   if (until !== undefined && Date.now() >= until) {
@@ -533,8 +537,8 @@ async function missWithDeadline(
     }
     return handOff();
   }
-  const controller = new AbortController();
-  const produced = produce({ ...m, source, signal: controller.signal }, settle).catch((err: unknown) => {
+  const callStarted = Date.now();
+  const produced = produce({ ...m, source }, settle).catch((err: unknown) => {
     settle(false);
     if (handedOff) return 'late' as const;
     throw err;
@@ -548,8 +552,14 @@ async function missWithDeadline(
   produced.catch(() => {}); // a failure after the race is settled has no reader
   if (first !== 'late') return first;
   handedOff = true;
-  controller.abort(new OftsrError('timeout', 'the edge wait passed; the upscale went to the work queue'));
-  return handOff();
+  // Nobody reads this call's answer now: it goes on to R2 (produce stores it; `settle` drops the
+  // marker). The client's half of the tee is drained, so it never holds the stored half back.
+  m.ctx.waitUntil(
+    produced
+      .then((res) => (res === 'late' ? undefined : res.body?.pipeTo(new WritableStream())))
+      .catch(() => {}),
+  );
+  return handOff(backgroundUntil(m.config, callStarted));
 }
 
 /** Another request (here or elsewhere) holds the key's work: its output from R2 by `until`, else `pending`. */

@@ -59,7 +59,7 @@ export const work = new Hono<{ Bindings: Bindings; Variables: RequestIdVariables
       const contentType = stored.httpMetadata?.contentType ?? '';
       return c.json({ state: 'hit', key: r.key, contentType }, 200, noStore);
     }
-    if (!(await claimWork(c.env, r.key, r.config.runnerTimeoutMs + 30_000))) {
+    if (!(await claimWork(c.env, r.key, r.config.runnerTimeoutMs + 30_000, 'queue'))) {
       return c.json({ state: 'pending', key: r.key }, 202, noStore);
     }
     await enqueueWork(c.env, r.config, workRequestOf(r, url.pathname, requestId));
