@@ -24,6 +24,13 @@ import {
 } from '@oftsr/devkit';
 
 const skip = !existsSync(RUNNER_ENTRY) || process.env.OFTSR_SKIP_E2E === '1';
+if (skip) {
+  console.warn(
+    existsSync(RUNNER_ENTRY)
+      ? 'edge queue e2e skipped: OFTSR_SKIP_E2E=1'
+      : `edge queue e2e skipped: ${RUNNER_ENTRY} does not exist`,
+  );
+}
 
 const WAIT_MS = 400;
 /** The runner's budget at the edge: also when a background call's safety-net message arrives. */

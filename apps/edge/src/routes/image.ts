@@ -133,6 +133,16 @@ function serveFallback(
     [HEADERS.cache]: 'fallback',
     [HEADERS.fallbackReason]: why,
   });
+  return serveOriginal(source, config, onerror, headers);
+}
+
+/** The source's bytes with `headers`, or a 302 to the origin where `onerror`/`FALLBACK_MODE` asks. */
+function serveOriginal(
+  source: SourceImage,
+  config: EdgeConfig,
+  onerror: OnErrorMode | undefined,
+  headers: Headers,
+): Response {
   const redirect = onerror === undefined ? config.fallbackMode === 'redirect' : onerror === 'redirect';
   if (redirect && source.originUrl !== undefined) {
     headers.set('location', source.originUrl.href);
@@ -151,14 +161,7 @@ function serveFallback(
  */
 function servePending(source: SourceImage, config: EdgeConfig, onerror: OnErrorMode | undefined): Response {
   const headers = new Headers({ 'cache-control': 'no-store', [HEADERS.cache]: 'pending' });
-  const redirect = onerror === undefined ? config.fallbackMode === 'redirect' : onerror === 'redirect';
-  if (redirect && source.originUrl !== undefined) {
-    headers.set('location', source.originUrl.href);
-    return new Response(null, { status: 302, headers });
-  }
-  headers.set('content-type', source.contentType);
-  headers.set('content-length', String(source.bytes.length));
-  return new Response(source.bytes, { headers });
+  return serveOriginal(source, config, onerror, headers);
 }
 
 interface Miss {
