@@ -169,6 +169,8 @@ describe.skipIf(skip)('end to end: wrangler dev + the real runner (CPU) + a loca
       const visit = await get(`${edge?.url}/badge-128x128.png?preset=thumb`, 'image/webp,image/*,*/*;q=0.8');
       expect(visit.res.headers.get('x-oftsr-cache')).toBe('hit');
       expect(visit.res.headers.get('content-type')).toBe('image/webp');
+      // The queue's consumer stored it with the same metadata key the edge reads (one wire).
+      expect(visit.res.headers.get('x-model-version')).toBe(MODEL_VERSION);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
