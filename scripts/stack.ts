@@ -15,10 +15,10 @@ import {
   ROOT,
   RUNNER_TOKEN,
   startDemo,
-  startEdge,
   startMoto,
   startOrigin,
   startRunner,
+  startRunnerAndEdge,
   stop,
   type Demo,
   type Edge,
@@ -109,26 +109,18 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     const edgePort = await portOr(ports.edge);
     say('runner  starting (CPU, model warm-up) …');
     say('edge    starting (wrangler dev --local) …');
-    const both = await Promise.allSettled([
-      startRunner({ port: runnerPort, env: runnerEnv }).then((r) => {
-        say(`runner  ${r.url} ready`);
-        return r;
-      }),
-      startEdge({
+    const both = await startRunnerAndEdge({
+      runner: { port: runnerPort, env: runnerEnv },
+      edge: {
         originUrl: started.origin.url,
-        runnerUrl: `http://127.0.0.1:${runnerPort}`,
         runnerToken: options.runnerToken ?? RUNNER_TOKEN,
         port: edgePort,
         vars: options.edgeVars,
-      }).then((e) => {
-        say(`edge    ${e.url} ready`);
-        return e;
-      }),
-    ]);
-    if (both[0].status === 'fulfilled') started.runner = both[0].value;
-    if (both[1].status === 'fulfilled') started.edge = both[1].value;
-    for (const s of both) if (s.status === 'rejected') throw s.reason;
-    const edge = started.edge as Edge;
+      },
+      onReady: (what, url) => say(`${what.padEnd(7)} ${url} ready`),
+    });
+    started.runner = both.runner;
+    const edge = (started.edge = both.edge);
 
     let demoNote: string | undefined;
     if (options.demo === true) {

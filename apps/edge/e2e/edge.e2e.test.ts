@@ -14,10 +14,11 @@ import {
   MODEL_VERSION,
   ROOT,
   RUNNER_ENTRY,
-  startEdge,
   startOrigin,
-  startRunner,
+  startRunnerAndEdge,
   stop,
+  type Edge,
+  type Runner,
 } from '@oftsr/devkit';
 
 const runnerPresent = existsSync(RUNNER_ENTRY);
@@ -58,8 +59,8 @@ async function get(url: string, accept = '*/*'): Promise<{ res: Response; bytes:
 
 describe.skipIf(skip)('end to end: wrangler dev + the real runner (CPU) + a local origin', () => {
   let origin: Awaited<ReturnType<typeof startOrigin>> | undefined;
-  let runner: Awaited<ReturnType<typeof startRunner>> | undefined;
-  let edge: Awaited<ReturnType<typeof startEdge>> | undefined;
+  let runner: Runner | undefined;
+  let edge: Edge | undefined;
   let originDir: string | undefined;
 
   beforeAll(async () => {
@@ -71,18 +72,10 @@ describe.skipIf(skip)('end to end: wrangler dev + the real runner (CPU) + a loca
       .png()
       .toFile(join(originDir, 'wide-200x100.png'));
     origin = await startOrigin(originDir);
-    const runnerPort = await freePort();
-    const started = await Promise.allSettled([
-      startRunner({ port: runnerPort, env: CPU_RUNNER_ENV }),
-      startEdge({
-        originUrl: origin.url,
-        runnerUrl: `http://127.0.0.1:${runnerPort}`,
-        vars: { PURGE_TOKEN: OPERATOR_TOKEN, WORK_RETRY_BASE_S: '0' },
-      }),
-    ]);
-    if (started[0].status === 'fulfilled') runner = started[0].value;
-    if (started[1].status === 'fulfilled') edge = started[1].value;
-    for (const s of started) if (s.status === 'rejected') throw s.reason;
+    ({ runner, edge } = await startRunnerAndEdge({
+      runner: { env: CPU_RUNNER_ENV },
+      edge: { originUrl: origin.url, vars: { PURGE_TOKEN: OPERATOR_TOKEN, WORK_RETRY_BASE_S: '0' } },
+    }));
   }, 240_000);
 
   afterAll(async () => {
@@ -238,23 +231,15 @@ describe.skipIf(skip)('source freshness under wrangler dev (real runner)', () =>
   const TTL_S = 3;
   const PURGE_TOKEN = 'e2e-purge-token-0123456789';
   let origin: Awaited<ReturnType<typeof startMutableOrigin>> | undefined;
-  let runner: Awaited<ReturnType<typeof startRunner>> | undefined;
-  let edge: Awaited<ReturnType<typeof startEdge>> | undefined;
+  let runner: Runner | undefined;
+  let edge: Edge | undefined;
 
   beforeAll(async () => {
     origin = await startMutableOrigin();
-    const runnerPort = await freePort();
-    const started = await Promise.allSettled([
-      startRunner({ port: runnerPort, env: CPU_RUNNER_ENV }),
-      startEdge({
-        originUrl: origin.url,
-        runnerUrl: `http://127.0.0.1:${runnerPort}`,
-        vars: { SOURCE_TTL_S: String(TTL_S), PURGE_TOKEN },
-      }),
-    ]);
-    if (started[0].status === 'fulfilled') runner = started[0].value;
-    if (started[1].status === 'fulfilled') edge = started[1].value;
-    for (const s of started) if (s.status === 'rejected') throw s.reason;
+    ({ runner, edge } = await startRunnerAndEdge({
+      runner: { env: CPU_RUNNER_ENV },
+      edge: { originUrl: origin.url, vars: { SOURCE_TTL_S: String(TTL_S), PURGE_TOKEN } },
+    }));
   }, 240_000);
 
   afterAll(async () => {

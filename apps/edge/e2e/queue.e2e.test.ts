@@ -17,10 +17,11 @@ import {
   MODEL_VERSION,
   ROOT,
   RUNNER_ENTRY,
-  startEdge,
   startOrigin,
-  startRunner,
+  startRunnerAndEdge,
   stop,
+  type Edge,
+  type Runner,
 } from '@oftsr/devkit';
 
 const skip = !existsSync(RUNNER_ENTRY) || process.env.OFTSR_SKIP_E2E === '1';
@@ -122,9 +123,9 @@ async function startRunnerProxy(
 
 describe.skipIf(skip)('deadline + work queue under wrangler dev (real runner)', () => {
   let origin: Awaited<ReturnType<typeof startOrigin>> | undefined;
-  let runner: Awaited<ReturnType<typeof startRunner>> | undefined;
+  let runner: Runner | undefined;
   let proxy: Awaited<ReturnType<typeof startRunnerProxy>> | undefined;
-  let edge: Awaited<ReturnType<typeof startEdge>> | undefined;
+  let edge: Edge | undefined;
   const behaviours = new Map<string, Behaviour>();
   const original = readFileSync(join(ROOT, 'samples', SAMPLE));
   const auth = { authorization: `Bearer ${OPERATOR_TOKEN}` };
@@ -133,9 +134,9 @@ describe.skipIf(skip)('deadline + work queue under wrangler dev (real runner)', 
     origin = await startOrigin(join(ROOT, 'samples'));
     const runnerPort = await freePort();
     proxy = await startRunnerProxy(`http://127.0.0.1:${runnerPort}`, behaviours);
-    const started = await Promise.allSettled([
-      startRunner({ port: runnerPort, env: CPU_RUNNER_ENV }),
-      startEdge({
+    ({ runner, edge } = await startRunnerAndEdge({
+      runner: { port: runnerPort, env: CPU_RUNNER_ENV },
+      edge: {
         originUrl: origin.url,
         runnerUrl: proxy.url,
         logLevel: 'log', // the consumer's JSON events (`work_done_already`) in edge.log()
@@ -145,11 +146,8 @@ describe.skipIf(skip)('deadline + work queue under wrangler dev (real runner)', 
           WORK_RETRY_BASE_S: '0',
           PURGE_TOKEN: OPERATOR_TOKEN,
         },
-      }),
-    ]);
-    if (started[0].status === 'fulfilled') runner = started[0].value;
-    if (started[1].status === 'fulfilled') edge = started[1].value;
-    for (const s of started) if (s.status === 'rejected') throw s.reason;
+      },
+    }));
   }, 240_000);
 
   afterAll(async () => {

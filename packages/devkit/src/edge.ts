@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { freePort, waitForUrl } from './net.ts';
 import { MODEL_VERSION, RUNNER_TOKEN, WRANGLER_ENTRY } from './paths.ts';
 import { cleanup, spawnGroup, stop, type Child } from './processes.ts';
+import { startRunner, type Runner } from './runner.ts';
 
 /** A running `wrangler dev`. */
 export interface Edge extends Child {
@@ -13,8 +14,8 @@ export interface Edge extends Child {
   persistDir: string;
 }
 
-/** Starts `wrangler dev --local` on the root wrangler.toml (env dev), pointed at origin and runner. */
-export async function startEdge(options: {
+/** What {@link startEdge} takes. */
+export interface EdgeOptions {
   originUrl: string;
   runnerUrl: string;
   runnerToken?: string;
@@ -23,7 +24,10 @@ export async function startEdge(options: {
   readyTimeoutMs?: number;
   /** wrangler's `--log-level` (default `warn`); `log` keeps the Worker's own `console.log` lines in `log()`. */
   logLevel?: 'warn' | 'info' | 'log';
-}): Promise<Edge> {
+}
+
+/** Starts `wrangler dev --local` on the root wrangler.toml (env dev), pointed at origin and runner. */
+export async function startEdge(options: EdgeOptions): Promise<Edge> {
   const port = options.port ?? (await freePort());
   const persistDir = mkdtempSync(join(tmpdir(), 'oftsr-edge-'));
   const vars: Record<string, string> = {
@@ -70,4 +74,38 @@ export async function startEdge(options: {
     throw err;
   }
   return { ...child, url, persistDir };
+}
+
+/**
+ * Starts a runner and an edge pointed at it side by side (each takes seconds to get ready). The
+ * edge's `runnerUrl` defaults to the runner's (a test may put a proxy between them). If either
+ * fails, the other is stopped and the first failure is thrown.
+ */
+export async function startRunnerAndEdge(options: {
+  runner?: Parameters<typeof startRunner>[0];
+  edge: Omit<EdgeOptions, 'runnerUrl'> & { runnerUrl?: string };
+  onReady?: (what: 'runner' | 'edge', url: string) => void;
+}): Promise<{ runner: Runner; edge: Edge }> {
+  const port = options.runner?.port ?? (await freePort());
+  const ready =
+    <T extends { url: string }>(what: 'runner' | 'edge') =>
+    (child: T): T => {
+      options.onReady?.(what, child.url);
+      return child;
+    };
+  const [runner, edge] = await Promise.allSettled([
+    startRunner({ ...options.runner, port }).then(ready('runner')),
+    startEdge({ ...options.edge, runnerUrl: options.edge.runnerUrl ?? `http://127.0.0.1:${port}` }).then(
+      ready('edge'),
+    ),
+  ]);
+  if (runner.status === 'fulfilled' && edge.status === 'fulfilled') {
+    return { runner: runner.value, edge: edge.value };
+  }
+  await Promise.all([
+    runner.status === 'fulfilled' ? runner.value.stop() : undefined,
+    edge.status === 'fulfilled' ? stop(edge.value.proc) : undefined,
+  ]);
+  if (edge.status === 'fulfilled') cleanup(edge.value.persistDir);
+  throw runner.status === 'rejected' ? runner.reason : (edge as PromiseRejectedResult).reason;
 }
