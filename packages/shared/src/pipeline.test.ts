@@ -10,51 +10,20 @@ import sample from '../testdata/sample-manifest.json' with { type: 'json' };
 const manifest = parseManifest({ ...sample, alignment: 4, margin: 2, tile: 16 });
 
 /**
- * A stand-in model with a known receptive field of ±1 LR pixel: each output pixel is the mean of its
- * LR 3×3 neighbourhood (edges clamped to the tile, like a padded conv) plus t × its noise.
+ * A stand-in model: each output pixel is a weighted sum of its LR neighbourhood within ±`radius`,
+ * each input divided by `denom(dx, dy)` and the sum by `divisor`, plus t × its noise. Outside the
+ * tile the neighbourhood is either clamped to the tile's edge or zero (a zero-padded conv).
  */
-function boxModel(calls: TileInput[] = []): TileExecutor {
-  return {
-    async run(tile) {
-      calls.push(tile);
-      const { width: w, height: h } = tile;
-      const W = 4 * w;
-      const H = 4 * h;
-      const out = new Float32Array(3 * W * H);
-      for (let c = 0; c < 3; c++) {
-        for (let v = 0; v < H; v++) {
-          for (let u = 0; u < W; u++) {
-            const x = Math.floor(u / 4);
-            const y = Math.floor(v / 4);
-            let sum = 0;
-            for (let dy = -1; dy <= 1; dy++)
-              for (let dx = -1; dx <= 1; dx++) {
-                const xx = Math.min(w - 1, Math.max(0, x + dx));
-                const yy = Math.min(h - 1, Math.max(0, y + dy));
-                sum += tile.lr[(c * h + yy) * w + xx] as number;
-              }
-            const i = (c * H + v) * W + u;
-            out[i] = sum / 9 + tile.t * (tile.noise[i] as number);
-          }
-        }
-      }
-      return out;
-    },
-  };
-}
-
-function ramp(width: number, height: number): Float32Array {
-  const rgb = new Float32Array(3 * width * height);
-  for (let i = 0; i < rgb.length; i++) rgb[i] = Math.sin(i * 0.37);
-  return rgb;
-}
-
-/**
- * A stand-in for a real conv net's borders: each output pixel is a weighted sum of its LR
- * neighbourhood within ±`radius`, with zeros outside the tile (a zero-padded conv), so a tile edge
- * within `radius` of a pixel changes it, as the model's own padding does.
- */
-function zeroPadModel(radius: number, calls: TileInput[] = []): TileExecutor {
+function stencilModel(
+  stencil: {
+    radius: number;
+    edge: 'clamp' | 'zero';
+    denom: (dx: number, dy: number) => number;
+    divisor: number;
+  },
+  calls: TileInput[],
+): TileExecutor {
+  const { radius, edge, denom, divisor } = stencil;
   return {
     async run(tile) {
       calls.push(tile);
@@ -70,19 +39,44 @@ function zeroPadModel(radius: number, calls: TileInput[] = []): TileExecutor {
             let sum = 0;
             for (let dy = -radius; dy <= radius; dy++)
               for (let dx = -radius; dx <= radius; dx++) {
-                const xx = x + dx;
-                const yy = y + dy;
-                if (xx < 0 || yy < 0 || xx >= w || yy >= h) continue;
-                sum += (tile.lr[(c * h + yy) * w + xx] as number) / (1 + dx * dx + 2 * dy * dy);
+                let xx = x + dx;
+                let yy = y + dy;
+                if (edge === 'clamp') {
+                  xx = Math.min(w - 1, Math.max(0, xx));
+                  yy = Math.min(h - 1, Math.max(0, yy));
+                } else if (xx < 0 || yy < 0 || xx >= w || yy >= h) continue;
+                sum += (tile.lr[(c * h + yy) * w + xx] as number) / denom(dx, dy);
               }
             const i = (c * H + v) * W + u;
-            out[i] = sum / 4 + tile.t * (tile.noise[i] as number);
+            out[i] = sum / divisor + tile.t * (tile.noise[i] as number);
           }
         }
       }
       return out;
     },
   };
+}
+
+/** A known receptive field of ±1 LR pixel: the mean of the LR 3×3 neighbourhood, clamped to the tile like a padded conv. */
+function boxModel(calls: TileInput[] = []): TileExecutor {
+  return stencilModel({ radius: 1, edge: 'clamp', denom: () => 1, divisor: 9 }, calls);
+}
+
+/**
+ * A stand-in for a real conv net's borders: zeros outside the tile, so a tile edge within `radius`
+ * of a pixel changes it, as the model's own padding does.
+ */
+function zeroPadModel(radius: number, calls: TileInput[] = []): TileExecutor {
+  return stencilModel(
+    { radius, edge: 'zero', denom: (dx, dy) => 1 + dx * dx + 2 * dy * dy, divisor: 4 },
+    calls,
+  );
+}
+
+function ramp(width: number, height: number): Float32Array {
+  const rgb = new Float32Array(3 * width * height);
+  for (let i = 0; i < rgb.length; i++) rgb[i] = Math.sin(i * 0.37);
+  return rgb;
 }
 
 describe('chooseTile', () => {
