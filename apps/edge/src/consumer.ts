@@ -16,7 +16,6 @@
 // The dead-letter consumer records each message as failed, drops its marker and acks.
 
 import {
-  cacheKey,
   OftsrError,
   parseParamsFromQuery,
   resolveOutputSize,
@@ -29,7 +28,7 @@ import { readConfig, type EdgeConfig } from './config.ts';
 import { sameValidator } from './freshness.ts';
 import { outputFormat } from './format.ts';
 import { isAnimated } from './image-size.ts';
-import { callRunner } from './runner-client.ts';
+import { callRunner, storageKey } from './runner-client.ts';
 import { fetchSourceBytes, locateSource } from './source.ts';
 import {
   extendWork,
@@ -78,16 +77,13 @@ async function runWork(env: Bindings, config: EdgeConfig, m: WorkMessage): Promi
     config.avifMaxOutputPixels,
   );
   const image = await callRunner(env, config, source, params, format, m.requestId);
-  let key = m.key;
-  const modelVersion = image.modelVersion ?? m.modelVersion;
-  if (modelVersion !== m.modelVersion) {
-    log('model_version_mismatch', {
-      requestId: m.requestId,
-      configured: m.modelVersion,
-      runner: modelVersion,
-    });
-    key = await cacheKey({ params, source: m.source as SourceIdentity, modelVersion });
-  }
+  const { key, modelVersion } = await storageKey(image, {
+    key: m.key,
+    modelVersion: m.modelVersion,
+    params,
+    source: m.source as SourceIdentity,
+    requestId: m.requestId,
+  });
   await writeCached(env, key, image.body, image.length, { contentType: image.contentType, modelVersion });
   return key;
 }

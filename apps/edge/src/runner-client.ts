@@ -1,4 +1,5 @@
 import {
+  cacheKey,
   canonicalizeParams,
   ErrorBody,
   HEADERS,
@@ -7,6 +8,7 @@ import {
   type EncodedFormat,
   type ErrorCode,
   type RequestParams,
+  type SourceIdentity,
 } from '@oftsr/shared';
 import type { Bindings } from './bindings.ts';
 import type { EdgeConfig } from './config.ts';
@@ -20,6 +22,36 @@ export interface RunnerImage {
   /** `X-Model-Version` as sent by the runner (absent if it sent none). */
   modelVersion?: string;
   executionProvider?: string;
+}
+
+/**
+ * The model version and cache key an output is stored under. The runner's reported version wins: one
+ * that differs from `configured` (a runner rolled out before the edge's MODEL_VERSION) gives another
+ * key, so the configured key stays empty and is asked again. Logged as `model_version_mismatch`.
+ */
+export async function storageKey(
+  image: RunnerImage,
+  want: {
+    key: string;
+    modelVersion: string;
+    params: RequestParams;
+    source: SourceIdentity;
+    requestId: string;
+  },
+): Promise<{ key: string; modelVersion: string }> {
+  const reported = image.modelVersion;
+  if (reported === undefined || reported === want.modelVersion)
+    return { key: want.key, modelVersion: want.modelVersion };
+  console.warn(
+    JSON.stringify({
+      event: 'model_version_mismatch',
+      requestId: want.requestId,
+      configured: want.modelVersion,
+      runner: reported,
+    }),
+  );
+  const key = await cacheKey({ params: want.params, source: want.source, modelVersion: reported });
+  return { key, modelVersion: reported };
 }
 
 /**

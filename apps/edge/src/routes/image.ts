@@ -30,7 +30,7 @@ import type { RequestIdVariables } from '../middleware/request-id.ts';
 import type { SignatureVariables } from '../middleware/signature.ts';
 import { isAnimated } from '../image-size.ts';
 import { ignoredParams, resolveParams } from '../params.ts';
-import { callRunner, RunnerError } from '../runner-client.ts';
+import { callRunner, RunnerError, storageKey } from '../runner-client.ts';
 import {
   identityOf,
   readRecord,
@@ -270,19 +270,15 @@ async function produce(m: Miss, settle: (stored: boolean) => void): Promise<Resp
     }
     return answer;
   }
-  let modelVersion = m.config.modelVersion;
-  if (image.modelVersion !== undefined && image.modelVersion !== modelVersion) {
-    console.warn(
-      JSON.stringify({
-        event: 'model_version_mismatch',
-        requestId: m.requestId,
-        configured: modelVersion,
-        runner: image.modelVersion,
-      }),
-    );
-    modelVersion = image.modelVersion;
-    key = await cacheKey({ params: m.params, source: identity, modelVersion });
-  }
+  const target = await storageKey(image, {
+    key,
+    modelVersion: m.config.modelVersion,
+    params: m.params,
+    source: identity,
+    requestId: m.requestId,
+  });
+  key = target.key;
+  const modelVersion = target.modelVersion;
   const [toClient, toStore] = image.body.tee();
   const stored = writeCached(m.env, key, toStore, image.length, {
     contentType: image.contentType,
