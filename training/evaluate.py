@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from oftsr.evaluate import Evaluator  # noqa: E402
+from oftsr.evaluate import Evaluator, with_teacher_rows  # noqa: E402
 from oftsr.model_card import with_history, write_model_card  # noqa: E402
 from oftsr.networks import StudentGraph, count_params, macs_per_output_pixel  # noqa: E402
 from oftsr.training_loop import load_checkpoint  # noqa: E402
@@ -43,6 +43,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--card-only", action="store_true", help="only regenerate MODEL_CARD.md and the plot")
     ap.add_argument("--no-card", action="store_true")
+    ap.add_argument("--reuse-teacher", action="store_true",
+                    help="when the teacher is the one results/eval.json scored (same training record), copy its "
+                         "teacher rows instead of sampling it again (deterministic: same noise, same grid)")
     args = ap.parse_args(argv)
 
     if not args.card_only:
@@ -56,7 +59,12 @@ def main(argv: list[str] | None = None) -> None:
         niqe = args.niqe_params if Path(args.niqe_params).exists() else None
         if niqe is None:
             print(f"NIQE pristine parameters not found at {args.niqe_params}: NIQE is skipped")
-        ev = Evaluator(teacher, student, device, niqe)
+        shipped = HERE / "results" / "eval.json"
+        previous = json.loads(shipped.read_text()) if shipped.exists() else None
+        reused = args.reuse_teacher and previous is not None and previous.get("teacher") == teacher_meta
+        if args.reuse_teacher and not reused:
+            print("--reuse-teacher: results/eval.json scored another teacher; sampling this one")
+        ev = Evaluator(None if reused else teacher, student, device, niqe, sigma_p=model_cfg.sigma_p)
         t0 = time.time()
         sets = {}
         for name in args.sets:
@@ -66,6 +74,8 @@ def main(argv: list[str] | None = None) -> None:
                 print(f"test set {root} not found: skipped")
                 continue
             sets[name] = ev.run_set(root, jpeg_quality=int(quality) if quality else None)
+            if reused:
+                sets[name] = with_teacher_rows(sets[name], previous["sets"].get(name))
         result = {
             "date": time.strftime("%Y-%m-%d %H:%M:%S"), "device": str(device), "seconds": round(time.time() - t0, 1),
             "protocol": {"degradation": "bicubic x1/4, antialiased (PIL-compatible), 8-bit LR; for <set>-jpeg<q>, "
@@ -77,10 +87,10 @@ def main(argv: list[str] | None = None) -> None:
             "model": model_cfg.to_dict(),
             "teacher": teacher_meta, "student": student_meta, "sets": sets,
         }
+        if reused:
+            result["teacher_rows_from"] = f"results/eval.json of {previous['date']} (same teacher)"
         out = Path(args.out)
         # The history continues the shipped model's, whatever --out is, so a candidate's file can be adopted as is.
-        shipped = HERE / "results" / "eval.json"
-        previous = json.loads(shipped.read_text()) if shipped.exists() else None
         if previous and previous.get("sets"):
             result = with_history(result, previous)
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -164,7 +164,9 @@ def main(argv: list[str] | None = None) -> None:
         sc = cfg["student"]
         log(json.dumps({"event": "start", "stage": "student", "params": count_params(student), **sc}))
         loss = distill_loss_fn(teacher, model_cfg.sigma_p, dt=sc["dt"], lambda_align=sc["lambda_align"],
-                               lambda_bc=sc["lambda_bc"], lambda_gt=sc.get("lambda_gt", 0.0))
+                               lambda_bc=sc["lambda_bc"], lambda_gt=sc.get("lambda_gt", 0.0),
+                               lambda_spectrum=sc.get("lambda_spectrum", 0.0),
+                               spectrum_emphasis=sc.get("spectrum_emphasis", 0.0))
         trainer = Trainer(student, loss, sampler, stage_options(sc, args.student_minutes), device, log,
                           on_snapshot=snapshotter("student", student_meta, sc))
         if student_meta:

@@ -126,6 +126,17 @@ def _training_lines(meta: dict, stage: str) -> list[str]:
             f" ({rounds[-1].get('patches_per_s', 0):,.0f} patches/s in the last round)"]
 
 
+def _student_additions(cfg: dict) -> str:
+    """Our terms beside the paper's (training/README.md), as the last student round used them."""
+    added = []
+    if cfg.get("lambda_gt"):
+        added.append(f"λ_GT = {cfg['lambda_gt']:g}: ℓ1 of the t = 0 output against the ground truth")
+    if cfg.get("lambda_spectrum"):
+        added.append(f"λ_spectrum = {cfg['lambda_spectrum']:g}: s²-weighted local Fourier-amplitude ℓ1 of the output "
+                     "at s against the ground truth (texture energy towards t = 1)")
+    return "; our additions (training/README.md): " + "; ".join(added) + "." if added else "."
+
+
 def _last_config(meta: dict) -> dict:
     rounds = meta.get("rounds", [])
     return rounds[-1].get("config", {}) if rounds else {}
@@ -209,6 +220,31 @@ def _peer_degradation_lines(peers: dict) -> list[str]:
     return lines
 
 
+def _spectrum_probe_lines(results_dir: Path) -> list[str]:
+    """results/spectrum_probes.json: short student probes that chose λ_spectrum and its frequency emphasis."""
+    path = results_dir / "spectrum_probes.json"
+    if not path.exists():
+        return []
+    doc = json.loads(path.read_text())
+    lines = ["## Realism term probes", "", f"{doc['what'][0].upper()}{doc['what'][1:]}.", "",
+             "| setting | steps | Set5 t = 0 | Set5 t = 1 (sharpness, NIQE) | B100 t = 0 | B100 t = 0.5 (sharpness) "
+             "| B100 t = 1 (sharpness, NIQE) |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+
+    def niqe(row: dict, name: str) -> str:
+        v = row.get("niqe", {}).get(name, {}).get("student_t1.00")
+        return f", {v:.2f}" if v is not None else ""
+
+    for r in doc["probes"]:
+        s5, b = r["Set5"], r["B100"]
+        lines.append(f"| {r['setting']} | {r['steps']:,} | {s5['student_t0.00 psnr_y']:.2f} | "
+                     f"{s5['student_t1.00 psnr_y']:.2f} ({s5['student_t1.00 sharpness']:.2f}{niqe(r, 'Set5')}) | "
+                     f"{b['student_t0.00 psnr_y']:.2f} | {b['student_t0.50 psnr_y']:.2f} "
+                     f"({b['student_t0.50 sharpness']:.2f}) | {b['student_t1.00 psnr_y']:.2f} "
+                     f"({b['student_t1.00 sharpness']:.2f}{niqe(r, 'B100')}) |")
+    return lines + [""]
+
+
 def _backbone_lines(results_dir: Path) -> list[str]:
     """results/backbones.json (scripts/compare_backbones.py): candidates trained from scratch for equal CPU time."""
     path = results_dir / "backbones.json"
@@ -288,8 +324,7 @@ def write_model_card(results_dir: Path, card_path: Path) -> None:
         "compared here yet). Student: dt = "
         f"{_last_config(ev['student']).get('dt', '?')}, λ_align = {_last_config(ev['student']).get('lambda_align', '?')}, "
         f"λ_BC = {_last_config(ev['student']).get('lambda_bc', '?')}, midpoint teacher step, stop-gradient target"
-        + (f"; our addition, λ_GT = {_last_config(ev['student'])['lambda_gt']:g}: ℓ1 of the t = 0 output against the "
-           "ground truth (training/README.md)." if _last_config(ev["student"]).get("lambda_gt") else "."),
+        + _student_additions(_last_config(ev["student"])),
         "- Browser peers (UpscalerJS `@upscalerjs/esrgan-slim`, `-medium`, `-thick` x4, what a JavaScript developer "
         "installs from npm) are run on exactly our LR inputs by `training/scripts/eval_js_peers.py` (tfjs in Node); "
         "the targets below compare the student with the best of them on each set.",
@@ -300,6 +335,7 @@ def write_model_card(results_dir: Path, card_path: Path) -> None:
         *_peer_degradation_lines(peers),
         "",
         *_backbone_lines(results_dir),
+        *_spectrum_probe_lines(results_dir),
         "## Protocol",
         "",
         f"- Degradation: {ev['protocol']['degradation']}. Y metrics: {ev['protocol']['y']}. RGB PSNR: "

@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 
@@ -76,3 +77,18 @@ def test_pad_to_adds_the_margin_of_context_then_aligns():
     assert torch.equal(y[..., :5, :7], x)
     assert torch.equal(y[..., 63, 63], x[..., 4, 6])
     assert tuple(pad_to(x, 4).shape[-2:]) == (8, 8)
+
+
+def test_teacher_rows_of_an_earlier_evaluation_complete_a_student_only_one():
+    from oftsr.evaluate import with_teacher_rows
+
+    scored = {"images": 2, "methods": {"bicubic": {"psnr_y": 25.0}, "student_t0.00": {"psnr_y": 27.0}}}
+    earlier = {"images": 2, "methods": {"bicubic": {"psnr_y": 25.0}, "student_t0.00": {"psnr_y": 26.0},
+                                        "teacher_nfe1": {"psnr_y": 26.5}, "teacher_nfe8": {"psnr_y": 25.5}}}
+    merged = with_teacher_rows(scored, earlier)
+    assert merged["methods"]["student_t0.00"] == {"psnr_y": 27.0}  # the new student's, not the earlier one's
+    assert merged["methods"]["teacher_nfe8"] == {"psnr_y": 25.5}
+    with pytest.raises(ValueError, match="other images"):
+        with_teacher_rows(scored, {**earlier, "images": 3})
+    with pytest.raises(ValueError, match="lacks this set"):
+        with_teacher_rows(scored, None)

@@ -88,3 +88,21 @@ def test_backbone_comparison_is_tabled_best_first(results_dir: Path) -> None:
     assert text.index("| b | 24,000 |") < text.index("| a | 17,000 |")
     assert "| b | 24,000 | 1,000 | ? | 8.0 | 20.0 | 1,234 | 29.50 | 26.20 |" in text
     assert "At this budget b leads a by +0.50 dB on Set5 and +0.20 dB on B100." in text
+
+
+def test_spectrum_probes_are_tabled_with_niqe_where_measured(results_dir: Path) -> None:
+    def scores(t0: float, t5: float, t1: float, sharp: float) -> dict:
+        return {"student_t0.00 psnr_y": t0, "student_t0.50 psnr_y": t5, "student_t0.50 sharpness": sharp / 2,
+                "student_t1.00 psnr_y": t1, "student_t1.00 sharpness": sharp}
+
+    doc = {"what": "probes of the realism term", "probes": [
+        {"setting": "start", "steps": 0, "Set5": scores(30.0, 28.0, 27.0, 1.0), "B100": scores(26.9, 25.8, 25.1, 0.68),
+         "niqe": {"Set5": {"student_t1.00": 4.39}, "B100": {"student_t1.00": 3.81}}},
+        {"setting": "λ 1", "steps": 1500, "Set5": scores(30.1, 28.1, 27.5, 0.97), "B100": scores(26.9, 25.6, 25.5, 0.7)}]}
+    (results_dir / "spectrum_probes.json").write_text(json.dumps(doc))
+    card = results_dir / "CARD.md"
+    write_model_card(results_dir, card)
+    text = card.read_text()
+    assert "## Realism term probes" in text and "Probes of the realism term." in text
+    assert "| start | 0 | 30.00 | 27.00 (1.00, 4.39) | 26.90 | 25.80 (0.34) | 25.10 (0.68, 3.81) |" in text
+    assert "| λ 1 | 1,500 | 30.10 | 27.50 (0.97) | 26.90 | 25.60 (0.35) | 25.50 (0.70) |" in text

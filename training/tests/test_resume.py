@@ -130,3 +130,18 @@ def test_cpu_clock_budget_counts_this_process_cpu_time_not_waiting(monkeypatch):
     stats = trainer.run()
     assert stats["steps"] == 6 and stats["cpu_seconds"] == 60.0  # a wall clock would have stopped after 2 steps
     assert real_time.time() > 0
+
+
+def test_bf16_on_a_cpu_without_native_bf16_trains_in_fp32(monkeypatch):
+    """Emulated bf16 (AVX2 only) is many times slower than fp32: the trainer says so and uses fp32."""
+    from oftsr import training_loop
+
+    logs: list[str] = []
+    opt = StageOptions(minutes=10, batch=2, lr=1e-3, precision="bf16")
+    monkeypatch.setattr(training_loop, "cpu_has_native_bf16", lambda: False)
+    slow = Trainer(FlowDenoiser(TINY, 0.1), flow_loss_fn(0.1, "x1"), _sampler(), opt, "cpu", log=logs.append)
+    assert not slow.bf16
+    assert json.loads(logs[-1]) == {"event": "precision", "asked": "bf16", "using": "fp32",
+                                    "why": "this CPU has no native bf16 (AVX-512 BF16 or AMX)"}
+    monkeypatch.setattr(training_loop, "cpu_has_native_bf16", lambda: True)
+    assert Trainer(FlowDenoiser(TINY, 0.1), flow_loss_fn(0.1, "x1"), _sampler(), opt, "cpu", log=logs.append).bf16
