@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> None:
         reused = args.reuse_teacher and previous is not None and previous.get("teacher") == teacher_meta
         if args.reuse_teacher and not reused:
             print("--reuse-teacher: results/eval.json scored another teacher; sampling this one")
-        ev = Evaluator(None if reused else teacher, student, device, niqe, sigma_p=model_cfg.sigma_p)
+        ev = Evaluator(None if reused else teacher, student, device, niqe)
         t0 = time.time()
         sets = {}
         for name in args.sets:

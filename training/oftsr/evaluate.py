@@ -53,15 +53,14 @@ def pad_to(x: torch.Tensor, multiple: int, margin: int = 0) -> torch.Tensor:
 
 class Evaluator:
     def __init__(self, teacher: FlowDenoiser | None, student: OneStepStudent | None, device, niqe_params: str | None,
-                 alignment: int = 4, sampler: str = "euler", seed: int = 0, margin: int = 53,
-                 sigma_p: float | None = None):
+                 alignment: int = 4, sampler: str = "euler", seed: int = 0, margin: int = 53):
         self.teacher = teacher.to(device).eval() if teacher is not None else None
         self.graph = StudentGraph(student).to(device).eval() if student is not None else None
         self.up = BicubicUp().to(device)
         self.device, self.alignment, self.sampler, self.seed = device, alignment, SAMPLERS[sampler], seed
         self.margin = margin  # the model's receptive radius (export_onnx.measure_margin: 53 for the shipped one)
         self.niqe = NIQE(niqe_params, device=device) if niqe_params else None
-        self.sigma_p = sigma_p if sigma_p is not None else (teacher or student).sigma_p
+        self.sigma_p = (teacher or student).sigma_p
 
     def _metrics(self, out: np.ndarray, hr: np.ndarray) -> dict:
         m = {"psnr_y": psnr_y(out, hr, device=self.device), "ssim_y": ssim_y(out, hr, device=self.device),
