@@ -132,8 +132,14 @@ def _student_additions(cfg: dict) -> str:
     if cfg.get("lambda_gt"):
         added.append(f"λ_GT = {cfg['lambda_gt']:g}: ℓ1 of the t = 0 output against the ground truth")
     if cfg.get("lambda_spectrum"):
-        added.append(f"λ_spectrum = {cfg['lambda_spectrum']:g}: s²-weighted local Fourier-amplitude ℓ1 of the output "
-                     "at s against the ground truth (texture energy towards t = 1)")
+        target = ("an energy sliding from the t = 0 output's to the ground truth's"
+                  if cfg.get("spectrum_target") == "interpolate" else "the ground truth")
+        cells = (f", pooled in {cfg['spectrum_rings']} rings × {cfg.get('spectrum_sectors', 1)} orientations"
+                 if cfg.get("spectrum_rings") else "")
+        band = " above the LR's Nyquist frequency" if cfg.get("spectrum_band") else ""
+        added.append(f"λ_spectrum = {cfg['lambda_spectrum']:g}: s^{cfg.get('spectrum_time_power', 2):g}-weighted "
+                     f"local Fourier-amplitude ℓ1 of the output at s{band}{cells}, against {target} "
+                     "(texture energy towards t = 1)")
     return "; our additions (training/README.md): " + "; ".join(added) + "." if added else "."
 
 
@@ -228,20 +234,24 @@ def _spectrum_probe_lines(results_dir: Path) -> list[str]:
     doc = json.loads(path.read_text())
     lines = ["## Realism term probes", "", f"{doc['what'][0].upper()}{doc['what'][1:]}.", "",
              "| setting | steps | Set5 t = 0 | Set5 t = 1 (sharpness, NIQE) | B100 t = 0 | B100 t = 0.5 (sharpness) "
-             "| B100 t = 1 (sharpness, NIQE) |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+             "| B100 t = 0.75 (sharpness) | B100 t = 1 (sharpness, NIQE) |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
 
     def niqe(row: dict, name: str) -> str:
-        v = row.get("niqe", {}).get(name, {}).get("student_t1.00")
+        v = row[name].get("student_t1.00 niqe", row.get("niqe", {}).get(name, {}).get("student_t1.00"))
         return f", {v:.2f}" if v is not None else ""
+
+    def at(scores: dict, t: str) -> str:
+        if f"student_t{t} psnr_y" not in scores:
+            return "–"
+        return f"{scores[f'student_t{t} psnr_y']:.2f} ({scores[f'student_t{t} sharpness']:.2f}"
 
     for r in doc["probes"]:
         s5, b = r["Set5"], r["B100"]
         lines.append(f"| {r['setting']} | {r['steps']:,} | {s5['student_t0.00 psnr_y']:.2f} | "
-                     f"{s5['student_t1.00 psnr_y']:.2f} ({s5['student_t1.00 sharpness']:.2f}{niqe(r, 'Set5')}) | "
-                     f"{b['student_t0.00 psnr_y']:.2f} | {b['student_t0.50 psnr_y']:.2f} "
-                     f"({b['student_t0.50 sharpness']:.2f}) | {b['student_t1.00 psnr_y']:.2f} "
-                     f"({b['student_t1.00 sharpness']:.2f}{niqe(r, 'B100')}) |")
+                     f"{at(s5, '1.00')}{niqe(r, 'Set5')}) | {b['student_t0.00 psnr_y']:.2f} | {at(b, '0.50')}) | "
+                     + (f"{at(b, '0.75')}) | " if "student_t0.75 psnr_y" in b else "– | ")
+                     + f"{at(b, '1.00')}{niqe(r, 'B100')}) |")
     return lines + [""]
 
 

@@ -3,7 +3,8 @@ teacher at a few NFE and of the student at a few t, for one or more checkpoint f
 
   .venv/bin/python training/scripts/quick_eval.py training/checkpoints /tmp/ab/bf16 [--nfe 1] [--t 0 1]
 
-A folder without student.pt is scored as a teacher only; `--no-teacher` skips the teacher.
+A folder without student.pt is scored as a teacher only; `--no-teacher` skips the teacher. `--niqe` adds the
+student's NIQE (images of at least 96 px, as in the card) and the ground truth's, to tell detail from grain.
 """
 
 from __future__ import annotations
@@ -20,13 +21,16 @@ TRAINING = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(TRAINING))
 from oftsr.data import load_test_set  # noqa: E402
 from oftsr.evaluate import Evaluator  # noqa: E402
-from oftsr.metrics import psnr_y, sharpness_ratio  # noqa: E402
+from oftsr.metrics import NIQE, psnr_y, sharpness_ratio  # noqa: E402
 from oftsr.training_loop import load_checkpoint  # noqa: E402
 
-TEST = TRAINING.parent.parent / "shared" / "datasets" / "test"
+SHARED = TRAINING.parent.parent / "shared"
+TEST = SHARED / "datasets" / "test"
+NIQE_PARAMS = SHARED / "metrics" / "niqe_pris_params.npz"
 
 
-def score(folder: Path, sets: list[str], nfe: tuple[int, ...], ts: tuple[float, ...], teacher_too: bool) -> dict:
+def score(folder: Path, sets: list[str], nfe: tuple[int, ...], ts: tuple[float, ...], teacher_too: bool,
+          niqe: NIQE | None = None) -> dict:
     teacher = load_checkpoint(folder / "teacher.pt")[0] if teacher_too and (folder / "teacher.pt").exists() else None
     student = load_checkpoint(folder / "student.pt")[0] if ts and (folder / "student.pt").exists() else None
     ev = Evaluator(teacher, student, torch.device("cpu"), None)
@@ -38,6 +42,10 @@ def score(folder: Path, sets: list[str], nfe: tuple[int, ...], ts: tuple[float, 
                 acc.setdefault(f"{method} psnr_y", []).append(psnr_y(out, hr))
                 if method.startswith("student"):
                     acc.setdefault(f"{method} sharpness", []).append(sharpness_ratio(out, hr))
+                    if niqe is not None and min(out.shape[:2]) >= 96:
+                        acc.setdefault(f"{method} niqe", []).append(niqe(out))
+            if niqe is not None and min(hr.shape[:2]) >= 96:
+                acc.setdefault("ground_truth niqe", []).append(niqe(hr))
         row[name] = {k: round(float(np.mean(v)), 3) for k, v in acc.items() if not k.startswith("bicubic")}
     return row
 
@@ -50,13 +58,15 @@ def main() -> None:
     ap.add_argument("--t", type=float, nargs="*", default=[0.0])
     ap.add_argument("--no-teacher", action="store_true")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--niqe", action="store_true", help="also the student's NIQE and the ground truth's")
     args = ap.parse_args()
     bad = [s for s in args.sets if s not in ("Set5", "B100")]
     if bad:
         raise SystemExit(f"quick_eval selects on Set5 and B100 only, not {bad}: the other sets are for the card")
     torch.set_num_threads(args.threads)
+    niqe = NIQE(NIQE_PARAMS) if args.niqe else None
     for folder in args.folders:
-        print(json.dumps(score(Path(folder), args.sets, tuple(args.nfe), tuple(args.t), not args.no_teacher)),
+        print(json.dumps(score(Path(folder), args.sets, tuple(args.nfe), tuple(args.t), not args.no_teacher, niqe)),
               flush=True)
 
 

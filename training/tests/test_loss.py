@@ -14,6 +14,8 @@ from oftsr.loss import (
     distill_target,
     fourier_amplitude_loss,
     radial_frequency_weight,
+    cell_mean,
+    frequency_cells,
     teacher_midpoint_velocity,
 )
 from oftsr.networks import OneStepStudent
@@ -302,3 +304,93 @@ def test_radial_emphasis_weights_high_frequencies_and_keeps_the_mean():
     assert w[0, 0].item() == 0.0  # the DC term is the fidelity terms' business
     assert w[16, 16].item() == pytest.approx(w.max().item())  # the corner: Nyquist in both directions
     assert w[0, 8].item() == pytest.approx(2 * w[0, 4].item())  # |k|^1
+
+
+def test_band_limited_weight_drops_what_the_lr_carries_and_keeps_the_mean():
+    w = radial_frequency_weight(32, 1.0, band=0.25)
+    assert w.mean().item() == pytest.approx(1.0)
+    assert w[0, :4].abs().max().item() == 0.0 and w[:4, 0].abs().max().item() == 0.0  # |k| < 1/8 cycle per pixel
+    assert w[0, 4].item() > 0  # |k| = 1/8: the x4 LR's Nyquist frequency, the band's edge
+    assert w[0, 8].item() == pytest.approx(2 * w[0, 4].item())
+
+
+def test_band_limited_amplitude_loss_ignores_a_low_frequency_error_but_not_a_missing_texture():
+    """A smooth shading error (the fidelity terms' business) costs the flat-weighted term, not the band-limited
+    one; a missing fine texture costs both."""
+    g = torch.Generator().manual_seed(2)
+    yy, xx = torch.meshgrid(torch.arange(64.0), torch.arange(64.0), indexing="ij")
+    texture = 0.3 * torch.randn(1, 1, 64, 64, generator=g)
+    shaded = texture + 0.2 * torch.sin(2 * math.pi * (xx + yy) / 64)[None, None]
+    flat = torch.zeros_like(texture)
+    assert fourier_amplitude_loss(shaded, texture, band=0.25) < 0.05 * fourier_amplitude_loss(shaded, texture)
+    assert fourier_amplitude_loss(flat, texture, band=0.25) > 100 * fourier_amplitude_loss(shaded, texture, band=0.25)
+    assert fourier_amplitude_loss(flat, texture, band=0.25) == pytest.approx(
+        fourier_amplitude_loss(flat, texture).item(), rel=0.05)
+
+
+def test_rings_partition_the_band_and_average_within_each():
+    weight, ring_of = frequency_cells(32, 8, 1, 1.0, 0.25)
+    assert weight.shape == (8,) and weight.mean().item() == pytest.approx(1.0)
+    assert bool((weight[1:] > weight[:-1]).all())  # |k|^1 at the ring centres
+    assert ring_of[0, 3].item() == -1 and ring_of[0, 4].item() == 0  # below the band: no ring
+    assert ring_of[16, 16].item() == 7  # the corner beyond Nyquist joins the last ring
+    assert set(ring_of.flatten().tolist()) == set(range(-1, 8))
+    power = torch.rand(2, 32, 17)
+    pooled = cell_mean(power, ring_of, 8)
+    for r in (0, 5, 7):
+        assert pooled[1, r].item() == pytest.approx(power[1][ring_of == r].mean().item(), rel=1e-5)
+
+
+def test_ring_pooled_loss_is_lowest_at_the_truths_texture_energy_where_per_frequency_l1_prefers_less():
+    """White-noise texture against another draw at a times its amplitude: per frequency, the l1 optimum of a
+    Rayleigh-distributed amplitude is its median, which rewards an output ~0.8 as strong as the truth; pooled in
+    rings, the optimum is the truth's energy (a = 1)."""
+    g = torch.Generator().manual_seed(3)
+    truth = 0.3 * torch.randn(4, 3, 96, 96, generator=g)
+    draw = 0.3 * torch.randn(4, 3, 96, 96, generator=g)
+
+    def best_gain(**kw) -> float:
+        gains = [0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2]
+        losses = [fourier_amplitude_loss(a * draw, truth, emphasis=1, band=0.25, **kw).mean().item() for a in gains]
+        return gains[losses.index(min(losses))]
+
+    assert best_gain() <= 0.8
+    assert best_gain(rings=8) == 1.0
+
+
+def test_sectors_tell_an_oriented_texture_from_grain_of_the_same_energy():
+    """Vertical stripes against white noise of equal energy per ring: whole rings cannot tell them apart; sectors of
+    orientation can."""
+    g = torch.Generator().manual_seed(4)
+    xx = torch.arange(96.0)[None, :].expand(96, 96)
+    stripes = sum(torch.cos(2 * math.pi * f * xx + 6.28 * torch.rand(1, generator=g)) for f in (0.2, 0.3, 0.4))
+    stripes = (0.2 * stripes)[None, None].repeat(1, 3, 1, 1)
+    grain = torch.randn(1, 3, 96, 96, generator=g)
+    grain = grain * stripes.std() / grain.std()
+    rings = dict(emphasis=1, band=0.25, rings=8)
+    sectored = dict(rings, sectors=4)
+    ratio_rings = fourier_amplitude_loss(grain, stripes, **rings) / fourier_amplitude_loss(0 * grain, stripes, **rings)
+    ratio_sectors = (fourier_amplitude_loss(grain, stripes, **sectored)
+                     / fourier_amplitude_loss(0 * grain, stripes, **sectored))
+    assert ratio_sectors.item() > ratio_rings.item() + 0.15
+
+
+def test_interpolated_realism_target_slides_from_the_fidelity_end_to_the_truth():
+    loss = DistillLoss(sigma_p=0.0, lambda_spectrum=1.0, spectrum_emphasis=1, spectrum_band=0.25, spectrum_rings=8,
+                       spectrum_sectors=4, spectrum_target="interpolate", spectrum_time_power=0)
+    g = torch.Generator().manual_seed(5)
+    smooth = 0.1 * torch.randn(2, 3, 64, 64, generator=g)
+    truth = 0.3 * torch.randn(2, 3, 64, 64, generator=g)
+    out = 0.3 * torch.randn(2, 3, 64, 64, generator=g)
+    assert torch.allclose(loss.realism_loss(out, smooth, truth, torch.ones(2)),
+                          fourier_amplitude_loss(out, truth, emphasis=1, band=0.25, rings=8, sectors=4))
+    assert loss.realism_loss(smooth, smooth, truth, torch.zeros(2)).max().item() < 1e-6
+    half = loss.realism_loss(out, smooth, truth, torch.full((2,), 0.5))
+    spectrum = loss.spectrum
+    middle = 0.5 * spectrum.amplitudes(smooth) + 0.5 * spectrum.amplitudes(truth)
+    assert torch.allclose(half, spectrum.loss(out, middle))
+    weighted = DistillLoss(sigma_p=0.0, lambda_spectrum=1.0, spectrum_emphasis=1, spectrum_band=0.25,
+                           spectrum_rings=8, spectrum_sectors=4, spectrum_target="interpolate")
+    assert torch.allclose(weighted.realism_loss(out, smooth, truth, torch.full((2,), 0.5)), 0.25 * half)
+    with pytest.raises(ValueError, match="spectrum_target"):
+        DistillLoss(sigma_p=0.0, spectrum_target="cosine")

@@ -98,11 +98,27 @@ def test_spectrum_probes_are_tabled_with_niqe_where_measured(results_dir: Path) 
     doc = {"what": "probes of the realism term", "probes": [
         {"setting": "start", "steps": 0, "Set5": scores(30.0, 28.0, 27.0, 1.0), "B100": scores(26.9, 25.8, 25.1, 0.68),
          "niqe": {"Set5": {"student_t1.00": 4.39}, "B100": {"student_t1.00": 3.81}}},
-        {"setting": "λ 1", "steps": 1500, "Set5": scores(30.1, 28.1, 27.5, 0.97), "B100": scores(26.9, 25.6, 25.5, 0.7)}]}
+        {"setting": "λ 1", "steps": 1500, "Set5": scores(30.1, 28.1, 27.5, 0.97), "B100": scores(26.9, 25.6, 25.5, 0.7)},
+        # as scripts/record_probe.py writes it: quick_eval's keys, NIQE and t = 0.75 included
+        {"setting": "rings", "steps": 900, "Set5": {**scores(30.2, 28.0, 27.4, 1.0), "student_t1.00 niqe": 4.2},
+         "B100": {**scores(26.9, 25.7, 25.3, 0.9), "student_t0.75 psnr_y": 25.4, "student_t0.75 sharpness": 0.8,
+                  "student_t1.00 niqe": 3.9}}]}
     (results_dir / "spectrum_probes.json").write_text(json.dumps(doc))
     card = results_dir / "CARD.md"
     write_model_card(results_dir, card)
     text = card.read_text()
     assert "## Realism term probes" in text and "Probes of the realism term." in text
-    assert "| start | 0 | 30.00 | 27.00 (1.00, 4.39) | 26.90 | 25.80 (0.34) | 25.10 (0.68, 3.81) |" in text
-    assert "| λ 1 | 1,500 | 30.10 | 27.50 (0.97) | 26.90 | 25.60 (0.35) | 25.50 (0.70) |" in text
+    assert "| start | 0 | 30.00 | 27.00 (1.00, 4.39) | 26.90 | 25.80 (0.34) | – | 25.10 (0.68, 3.81) |" in text
+    assert "| λ 1 | 1,500 | 30.10 | 27.50 (0.97) | 26.90 | 25.60 (0.35) | – | 25.50 (0.70) |" in text
+    assert "| rings | 900 | 30.20 | 27.40 (1.00, 4.20) | 26.90 | 25.70 (0.45) | 25.40 (0.80) | 25.30 (0.90, 3.90) |" in text
+
+
+def test_student_additions_name_the_realism_terms_settings() -> None:
+    from oftsr.model_card import _student_additions
+
+    assert _student_additions({}) == "."
+    text = _student_additions({"lambda_gt": 0.05, "lambda_spectrum": 3, "spectrum_band": 0.25, "spectrum_rings": 8,
+                               "spectrum_sectors": 4, "spectrum_target": "interpolate", "spectrum_time_power": 2})
+    assert "λ_GT = 0.05" in text and "λ_spectrum = 3: s^2-weighted" in text
+    assert "above the LR's Nyquist frequency, pooled in 8 rings × 4 orientations" in text
+    assert "sliding from the t = 0 output's to the ground truth's" in text
