@@ -165,13 +165,7 @@ def main(argv: list[str] | None = None) -> None:
         log(json.dumps({"event": "start", "stage": "student", "params": count_params(student), **sc}))
         loss = distill_loss_fn(teacher, model_cfg.sigma_p, dt=sc["dt"], lambda_align=sc["lambda_align"],
                                lambda_bc=sc["lambda_bc"], lambda_gt=sc.get("lambda_gt", 0.0),
-                               lambda_spectrum=sc.get("lambda_spectrum", 0.0),
-                               spectrum_emphasis=sc.get("spectrum_emphasis", 0.0),
-                               spectrum_band=sc.get("spectrum_band", 0.0),
-                               spectrum_rings=sc.get("spectrum_rings", 0),
-                               spectrum_sectors=sc.get("spectrum_sectors", 1),
-                               spectrum_target=sc.get("spectrum_target", "truth"),
-                               spectrum_time_power=sc.get("spectrum_time_power", 2.0))
+                               **{k: v for k, v in sc.items() if k.startswith(("lambda_spectrum", "spectrum_"))})
         trainer = Trainer(student, loss, sampler, stage_options(sc, args.student_minutes), device, log,
                           on_snapshot=snapshotter("student", student_meta, sc))
         if student_meta:

@@ -66,7 +66,7 @@ class Evaluator:
         m = {"psnr_y": psnr_y(out, hr, device=self.device), "ssim_y": ssim_y(out, hr, device=self.device),
              "psnr_rgb": psnr_rgb(out, hr, device=self.device),
              "sharpness": sharpness_ratio(out, hr, device=self.device)}
-        if self.niqe is not None and min(out.shape[:2]) >= 96:
+        if self.niqe is not None and self.niqe.fits(out):
             m["niqe"] = self.niqe(out)
         return m
 
@@ -106,7 +106,7 @@ class Evaluator:
                     sums.setdefault(method, {}).setdefault(k, []).append(v)
         table = {m: {k: float(np.mean(v)) for k, v in ks.items()} for m, ks in sums.items()}
         if self.niqe is not None:
-            table["ground_truth"] = {"niqe": float(np.mean([self.niqe(hr) for _, hr in images if min(hr.shape[:2]) >= 96])),
+            table["ground_truth"] = {"niqe": float(np.mean([self.niqe(hr) for _, hr in images if self.niqe.fits(hr)])),
                                      "sharpness": 1.0}
         log(f"{root.name}: {len(images)} images in {time.time() - t0:.1f}s")
         return {"images": len(images), "methods": table}

@@ -180,6 +180,10 @@ class NIQE:
         blocks = mscn[: nh * bs, : nw * bs].reshape(nh, bs, nw, bs).permute(0, 2, 1, 3).reshape(-1, bs, bs)
         return _block_features(blocks)
 
+    def fits(self, img: np.ndarray) -> bool:
+        """Whether an image holds at least one block: smaller ones are skipped, not scored."""
+        return min(img.shape[:2]) >= self.block
+
     def __call__(self, img_rgb: np.ndarray, crop: int = 0) -> float:
         y = torch.round(_shave(rgb_to_y(_as_tensor(img_rgb, self.device)), crop))
         nh, nw = y.shape[0] // self.block, y.shape[1] // self.block

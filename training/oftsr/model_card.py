@@ -241,17 +241,17 @@ def _spectrum_probe_lines(results_dir: Path) -> list[str]:
         v = row[name].get("student_t1.00 niqe", row.get("niqe", {}).get(name, {}).get("student_t1.00"))
         return f", {v:.2f}" if v is not None else ""
 
-    def at(scores: dict, t: str) -> str:
+    def at(scores: dict, t: str, extra: str = "") -> str:
+        """'PSNR (sharpness[extra])' of the student at t, or '–' where the probe was not scored there."""
         if f"student_t{t} psnr_y" not in scores:
             return "–"
-        return f"{scores[f'student_t{t} psnr_y']:.2f} ({scores[f'student_t{t} sharpness']:.2f}"
+        return f"{scores[f'student_t{t} psnr_y']:.2f} ({scores[f'student_t{t} sharpness']:.2f}{extra})"
 
     for r in doc["probes"]:
         s5, b = r["Set5"], r["B100"]
         lines.append(f"| {r['setting']} | {r['steps']:,} | {s5['student_t0.00 psnr_y']:.2f} | "
-                     f"{at(s5, '1.00')}{niqe(r, 'Set5')}) | {b['student_t0.00 psnr_y']:.2f} | {at(b, '0.50')}) | "
-                     + (f"{at(b, '0.75')}) | " if "student_t0.75 psnr_y" in b else "– | ")
-                     + f"{at(b, '1.00')}{niqe(r, 'B100')}) |")
+                     f"{at(s5, '1.00', niqe(r, 'Set5'))} | {b['student_t0.00 psnr_y']:.2f} | {at(b, '0.50')} | "
+                     f"{at(b, '0.75')} | {at(b, '1.00', niqe(r, 'B100'))} |")
     return lines + [""]
 
 

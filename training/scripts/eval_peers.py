@@ -65,7 +65,7 @@ def main() -> None:
                 out = np.ascontiguousarray(out[: hr.shape[0], : hr.shape[1]])
                 m = {"psnr_y": psnr_y(out, hr), "ssim_y": ssim_y(out, hr), "psnr_rgb": psnr_rgb(out, hr),
                      "sharpness": sharpness_ratio(out, hr)}
-                if min(out.shape[:2]) >= 96:
+                if niqe.fits(out):
                     m["niqe"] = niqe(out)
                 for k, v in m.items():
                     sums.setdefault(name, {}).setdefault(k, []).append(v)

@@ -42,9 +42,9 @@ def score(folder: Path, sets: list[str], nfe: tuple[int, ...], ts: tuple[float, 
                 acc.setdefault(f"{method} psnr_y", []).append(psnr_y(out, hr))
                 if method.startswith("student"):
                     acc.setdefault(f"{method} sharpness", []).append(sharpness_ratio(out, hr))
-                    if niqe is not None and min(out.shape[:2]) >= 96:
+                    if niqe is not None and niqe.fits(out):
                         acc.setdefault(f"{method} niqe", []).append(niqe(out))
-            if niqe is not None and min(hr.shape[:2]) >= 96:
+            if niqe is not None and niqe.fits(hr):
                 acc.setdefault("ground_truth niqe", []).append(niqe(hr))
         row[name] = {k: round(float(np.mean(v)), 3) for k, v in acc.items() if not k.startswith("bicubic")}
     return row

@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 import argparse
-import datetime as dt
+import datetime
 import json
 import sys
 from pathlib import Path
@@ -25,7 +25,7 @@ def probe_row(run: Path, scores: list[dict], setting: str) -> dict:
     meta = load_checkpoint(run / "student.pt")[2]
     rounds = meta.get("rounds", [])
     steps = rounds[-1]["steps"] if rounds else meta.get("steps", 0)
-    row: dict = {"setting": setting, "steps": steps, "date": dt.date.today().isoformat()}
+    row: dict = {"setting": setting, "steps": steps, "date": datetime.date.today().isoformat()}
     for s in scores:
         for name, values in s.items():
             if isinstance(values, dict):
